@@ -1,0 +1,40 @@
+//! `stele-engine`: the embedded storage engine of Stele, a write-once audit
+//! log store. No networking here: the server and the tools sit on top.
+//!
+//! A [`Store`] is a data directory holding named [`Log`]s. Appending a batch
+//! of [`Event`]s validates and sanitises them, gives each a contiguous seq,
+//! commits it to the log's SHA-256 hash chain ([`chain`]), writes the batch as
+//! one checksummed frame to the active segment ([`wal`]) and acknowledges it
+//! once durable under the log's fsync policy, with [`Receipt`]s. Segments are
+//! sealed into zstd-compressed, read-only files ([`segment`]); [`verify`]
+//! recomputes the chain from the stored bytes, and signed [`Checkpoint`]s let
+//! anyone holding one prove that history was not rewritten.
+//!
+//! See `docs/ARCHITECTURE.md` for the map and `docs/format.md` for every byte.
+
+pub mod chain;
+pub mod checkpoint;
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod files;
+pub mod format;
+pub mod log;
+pub mod manifest;
+pub mod record;
+pub mod segment;
+mod serde_hex;
+pub mod store;
+pub mod verify;
+pub mod wal;
+
+pub use checkpoint::Checkpoint;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use event::validate::Limits;
+pub use event::{Actor, ActorKind, Event, Outcome, Resource};
+pub use log::{Direction, FsyncPolicy, Head, Log, Policy, SealPolicy, SegmentInfo, SegmentState};
+pub use record::{Receipt, Record, RecordBody};
+pub use segment::SealOptions;
+pub use store::{SYSTEM_LOG, Store, StoreOptions};
+pub use verify::{VerifyFailure, VerifyReport, verify_log_dir};

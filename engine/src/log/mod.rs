@@ -1,0 +1,274 @@
+//! One log: its chain, its segments, its writer and its readers.
+//!
+//! - [`open`]: creating a log and recovering it at open.
+//! - [`append`]: validating, hashing and writing batches.
+//! - [`sync`]: group commit, the fsync that acknowledgements wait for.
+//! - [`seal`]: rotating the active segment and sealing the old one.
+//! - [`read`]: reads by seq and range scans.
+//! - [`policy`]: what is configurable per log.
+//!
+//! # Invariants
+//! - Seqs are contiguous from 0; the segments in `view` cover
+//!   `first_seq..next_seq` with no gap and no overlap, in order, and the last
+//!   one is the active WAL.
+//! - Only the holder of `writer` writes to the active WAL or changes the chain
+//!   head. Lock order: `seal_lock`, then `writer`, then `view` or `sync`.
+//! - `visible` is the seq after the last record readers may see: for the
+//!   `always` policy, the last one made durable.
+
+pub mod append;
+pub mod checkpoints;
+pub mod open;
+pub mod policy;
+pub mod read;
+pub mod seal;
+pub mod sync;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+pub use self::policy::{FsyncPolicy, Policy, SealPolicy};
+pub use self::read::{Direction, Scan};
+use self::sync::SyncState;
+use crate::chain::{self, Hash};
+use crate::checkpoint::Signer;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::event::sanitize::Sanitizer;
+use crate::record::{Receipt, Record};
+use crate::segment::{SealedSegment, SegmentStats};
+use crate::wal::WalSegment;
+
+/// What a log needs from the store that holds it.
+#[derive(Debug, Clone)]
+pub struct LogContext {
+    /// Signs checkpoints.
+    pub signer: Arc<Signer>,
+    /// Gives ingest times and ages.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A segment as readers see it.
+#[derive(Debug, Clone)]
+pub enum Segment {
+    /// Sealed and compressed.
+    Sealed(Arc<SealedSegment>),
+    /// The active WAL, or one waiting to be sealed.
+    Wal(Arc<WalSegment>),
+}
+
+impl Segment {
+    /// Seq of the first record.
+    pub fn first_seq(&self) -> u64 {
+        match self {
+            Segment::Sealed(s) => s.first_seq(),
+            Segment::Wal(w) => w.first_seq(),
+        }
+    }
+
+    /// Seq after the last written record.
+    pub fn next_seq(&self) -> u64 {
+        match self {
+            Segment::Sealed(s) => s.next_seq(),
+            Segment::Wal(w) => w.next_seq(),
+        }
+    }
+
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        match self {
+            Segment::Sealed(s) => s.path(),
+            Segment::Wal(w) => w.path(),
+        }
+    }
+
+    /// Reads `from..to`, which must lie inside the segment.
+    fn read(&self, from: u64, to: u64) -> Result<Vec<(Record, Receipt)>> {
+        match self {
+            Segment::Sealed(s) => s.read(from, to),
+            Segment::Wal(w) => w.read(from, to),
+        }
+    }
+}
+
+/// Whether a segment is still written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentState {
+    /// Receiving appends.
+    Active,
+    /// Rotated out, being sealed.
+    Sealing,
+    /// Sealed and read-only.
+    Sealed,
+}
+
+/// Facts about one segment, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Seq of the first record.
+    pub first_seq: u64,
+    /// Seq after the last record.
+    pub next_seq: u64,
+    /// Active, sealing or sealed.
+    pub state: SegmentState,
+    /// Record count, body bytes and time bounds.
+    pub stats: SegmentStats,
+    /// Size of its file.
+    pub file_bytes: u64,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+/// The head of a log: how many records it has and the chain hash after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// First seq still stored.
+    pub first_seq: u64,
+    /// Seq the next record will get; also the number of records ever appended.
+    pub next_seq: u64,
+    /// Chain hash after seq `next_seq - 1`.
+    pub chain_hash: Hash,
+}
+
+/// State owned by the single writer.
+#[derive(Debug)]
+struct Writer {
+    active: Arc<WalSegment>,
+    /// Bumped at each rotation; orders durability targets across WAL files.
+    generation: u64,
+    /// End of the active WAL file.
+    offset: u64,
+    next_seq: u64,
+    head: Hash,
+}
+
+/// One open log.
+#[derive(Debug)]
+pub struct Log {
+    name: String,
+    dir: PathBuf,
+    log_id: [u8; 16],
+    policy: Policy,
+    sanitizer: Sanitizer,
+    ctx: LogContext,
+    writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    synced: parking_lot::Condvar,
+    view: RwLock<Vec<Segment>>,
+    visible: AtomicU64,
+    pub(crate) seal_lock: Mutex<()>,
+    checkpoint_lock: Mutex<()>,
+    poison: Mutex<Option<String>>,
+}
+
+impl Log {
+    /// The log's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's random id.
+    pub fn log_id(&self) -> [u8; 16] {
+        self.log_id
+    }
+
+    /// The log's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The chain hash before seq 0.
+    pub fn genesis(&self) -> Hash {
+        chain::genesis(&self.log_id)
+    }
+
+    /// Seq after the last record readers can see.
+    pub fn visible_seq(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// First seq, next seq and chain head of what readers can see.
+    ///
+    /// # Errors
+    /// When the record before the head cannot be read back.
+    pub fn head(&self) -> Result<Head> {
+        let next_seq = self.visible_seq();
+        Ok(Head {
+            first_seq: self.first_seq(),
+            next_seq,
+            chain_hash: self.chain_hash_at(next_seq)?,
+        })
+    }
+
+    /// First seq still stored.
+    pub fn first_seq(&self) -> u64 {
+        self.view.read().first().map_or(0, Segment::first_seq)
+    }
+
+    /// The chain hash after the first `size` records (genesis for 0).
+    ///
+    /// # Errors
+    /// [`Error::SeqOutOfRange`] past the visible head.
+    pub fn chain_hash_at(&self, size: u64) -> Result<Hash> {
+        if size == 0 {
+            return Ok(self.genesis());
+        }
+        Ok(self.read_with_receipt(size - 1)?.1.chain_hash)
+    }
+
+    /// Every segment, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let view = self.view.read().clone();
+        let active_first = view.last().map(Segment::first_seq);
+        view.iter()
+            .map(|seg| match seg {
+                Segment::Sealed(s) => SegmentInfo {
+                    first_seq: s.first_seq(),
+                    next_seq: s.next_seq(),
+                    state: SegmentState::Sealed,
+                    stats: s.stats(),
+                    file_bytes: s.file_bytes(),
+                    path: s.path().to_path_buf(),
+                },
+                Segment::Wal(w) => SegmentInfo {
+                    first_seq: w.first_seq(),
+                    next_seq: w.next_seq(),
+                    state: if Some(w.first_seq()) == active_first {
+                        SegmentState::Active
+                    } else {
+                        SegmentState::Sealing
+                    },
+                    stats: w.stats(),
+                    file_bytes: w.file_len(),
+                    path: w.path().to_path_buf(),
+                },
+            })
+            .collect()
+    }
+
+    /// The error to return once a write or fsync has failed.
+    fn check_poison(&self) -> Result<()> {
+        match &*self.poison.lock() {
+            Some(reason) => Err(Error::Poisoned {
+                log: self.name.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops all further writes: after a failed fsync the page cache state
+    /// is unknown, so nothing more may be acknowledged until a reopen.
+    fn set_poison(&self, error: &Error) {
+        tracing::error!(log = %self.name, %error, "log stops accepting writes");
+        self.poison.lock().get_or_insert_with(|| error.to_string());
+    }
+}

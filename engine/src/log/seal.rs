@@ -1,0 +1,191 @@
+//! Sealing: the active WAL is rotated out (a new, empty WAL takes the
+//! appends), then written as a compressed sealed segment, swapped in for
+//! readers, and only then deleted (DESIGN guarantee 4).
+//!
+//! Rotation holds the writer lock only to fdatasync the old file and create
+//! the new one; compression runs while appends continue. One seal runs at a
+//! time per log.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{Log, Segment, SegmentInfo, SegmentState};
+use crate::error::{Error, Result};
+use crate::files::{SEGMENTS_DIR, SegmentKind, fsync_dir, segment_file_name};
+use crate::format::{FILE_HEADER_LEN, FileHeader, SEG_MAGIC, SEG_VERSION, WAL_MAGIC, WAL_VERSION};
+use crate::segment::{SealOptions, SealedSegment, write_sealed};
+use crate::wal::{WalSegment, file};
+
+/// Records read from a WAL at a time while sealing.
+const SEAL_CHUNK: u64 = 4096;
+
+impl Log {
+    /// Seals the active segment now, if it holds any record; returns the new
+    /// sealed segment. A checkpoint covering it is appended to the log's
+    /// checkpoint log.
+    ///
+    /// # Errors
+    /// I/O errors naming the file; the active segment stays readable (and is
+    /// sealed again at the next open) when sealing fails.
+    pub fn seal(&self) -> Result<Option<SegmentInfo>> {
+        let _seal = self.seal_lock.lock();
+        self.seal_locked()
+    }
+
+    /// Seals when the active segment has reached the policy's size or count.
+    pub(crate) fn seal_if_full(&self) -> Result<()> {
+        let (bytes, records) = {
+            let w = self.writer.lock();
+            (w.offset, w.next_seq - w.active.first_seq())
+        };
+        let limits = &self.policy.seal;
+        if bytes < limits.max_bytes && records < limits.max_records {
+            return Ok(());
+        }
+        match self.seal_lock.try_lock() {
+            Some(_seal) => self.seal_locked().map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Seals when the active segment's oldest record is older than the
+    /// policy's `max_age_ms`. Called periodically by the store.
+    ///
+    /// # Errors
+    /// As [`Log::seal`].
+    pub fn seal_if_old(&self) -> Result<()> {
+        let oldest = self.writer.lock().active.stats().min_ingest;
+        let max_age_ns = (self.policy.seal.max_age_ms as i64).saturating_mul(1_000_000);
+        if oldest == i64::MAX || self.ctx.clock.now_ns().saturating_sub(oldest) < max_age_ns {
+            return Ok(());
+        }
+        match self.seal_lock.try_lock() {
+            Some(_seal) => self.seal_locked().map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn seal_locked(&self) -> Result<Option<SegmentInfo>> {
+        let Some(old) = self.rotate()? else {
+            return Ok(None);
+        };
+        let sealed = seal_wal(&old, self.log_id, &self.policy.compression)?;
+        {
+            let mut view = self.view.write();
+            let slot = view
+                .iter_mut()
+                .find(|s| matches!(s, Segment::Wal(w) if Arc::ptr_eq(w, &old)))
+                .expect("a rotated WAL stays in the view until it is sealed");
+            *slot = Segment::Sealed(sealed.clone());
+        }
+        remove_wal(&old)?;
+        self.write_checkpoint(sealed.next_seq(), sealed.last_chain_hash())?;
+        tracing::info!(log = %self.name, first_seq = sealed.first_seq(), next_seq = sealed.next_seq(), bytes = sealed.file_bytes(), "sealed segment");
+        Ok(Some(SegmentInfo {
+            first_seq: sealed.first_seq(),
+            next_seq: sealed.next_seq(),
+            state: SegmentState::Sealed,
+            stats: sealed.stats(),
+            file_bytes: sealed.file_bytes(),
+            path: sealed.path().to_path_buf(),
+        }))
+    }
+
+    /// Swaps in a new, empty active WAL; returns the old one, fdatasynced,
+    /// or `None` when the active WAL is empty.
+    fn rotate(&self) -> Result<Option<Arc<WalSegment>>> {
+        let mut w = self.writer.lock();
+        self.check_poison()?;
+        if w.next_seq == w.active.first_seq() {
+            return Ok(None);
+        }
+        if let Err(e) = w.active.file().sync_data() {
+            let error = Error::io("fdatasync", w.active.path())(e);
+            self.set_poison(&error);
+            return Err(error);
+        }
+        let header = FileHeader {
+            magic: WAL_MAGIC,
+            version: WAL_VERSION,
+            log_id: self.log_id,
+            first_seq: w.next_seq,
+            prev_chain_hash: w.head,
+        };
+        let path = self
+            .dir
+            .join(SEGMENTS_DIR)
+            .join(segment_file_name(w.next_seq, SegmentKind::Wal));
+        let new_file = file::create(&path, &header)?;
+        let active = Arc::new(WalSegment::new(
+            path,
+            new_file,
+            header,
+            Vec::new(),
+            Default::default(),
+            FILE_HEADER_LEN as u64,
+        ));
+        let old = std::mem::replace(&mut w.active, active.clone());
+        w.generation += 1;
+        w.offset = FILE_HEADER_LEN as u64;
+        self.view.write().push(Segment::Wal(active));
+        {
+            let mut sync = self.sync.lock();
+            sync.durable = (w.generation, w.offset);
+            self.visible.fetch_max(w.next_seq, Ordering::AcqRel);
+            self.synced.notify_all();
+        }
+        Ok(Some(old))
+    }
+}
+
+/// Writes the sealed segment of `wal` next to it and opens it. The WAL is
+/// left in place for the caller to remove.
+///
+/// # Errors
+/// I/O errors, or [`Error::Corrupted`] when the sealed result does not end at
+/// the WAL's chain head.
+pub(crate) fn seal_wal(
+    wal: &WalSegment,
+    log_id: [u8; 16],
+    options: &SealOptions,
+) -> Result<Arc<SealedSegment>> {
+    let first = wal.first_seq();
+    let next = wal.next_seq();
+    let path = wal
+        .path()
+        .with_file_name(segment_file_name(first, SegmentKind::Sealed));
+    let header = FileHeader {
+        magic: SEG_MAGIC,
+        version: SEG_VERSION,
+        log_id,
+        first_seq: first,
+        prev_chain_hash: wal.prev_chain_hash(),
+    };
+    let records = (first..next).step_by(SEAL_CHUNK as usize).flat_map(|from| {
+        let chunk = wal.read(from, (from + SEAL_CHUNK).min(next));
+        let items: Vec<Result<_>> = match chunk {
+            Ok(records) => records.into_iter().map(|(r, _)| Ok(r)).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        items
+    });
+    let summary = write_sealed(&path, &header, records, options)?;
+    if summary.last_chain_hash != wal.last_chain_hash() || summary.stats.records != next - first {
+        return Err(Error::corrupted(
+            &path,
+            0,
+            "the sealed segment does not end at the chain head of the WAL it was made from",
+        ));
+    }
+    Ok(Arc::new(SealedSegment::open(&path)?))
+}
+
+/// Deletes a WAL whose sealed segment is durable.
+pub(crate) fn remove_wal(wal: &WalSegment) -> Result<()> {
+    std::fs::remove_file(wal.path()).map_err(Error::io("remove", wal.path()))?;
+    fsync_dir(
+        wal.path()
+            .parent()
+            .expect("segment files live in a directory"),
+    )
+}

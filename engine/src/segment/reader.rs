@@ -1,0 +1,283 @@
+//! Reading a sealed segment through memmap2.
+//!
+//! Opening checks the header, the footer and the block index (magic, version,
+//! checksums, contiguous seqs, offsets inside the file). Reading a block checks
+//! its CRC, decompresses it with a bounded output size, and recomputes the
+//! chain through it: the result must equal the next block's `prev_chain_hash`
+//! (or the footer's last chain hash). A read therefore never returns bytes that
+//! do not hash to the chain the file itself records.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::SegmentStats;
+use super::layout::{BLOCK_META_LEN, BlockMeta, FOOTER_LEN, Footer};
+use crate::chain::{self, Hash};
+use crate::error::{Error, Result};
+use crate::format::{FILE_HEADER_LEN, FileHeader, SEG_MAGIC, SEG_VERSION};
+use crate::record::{Receipt, Record, RecordRef};
+
+/// Largest block this reader accepts, far above what the writer produces.
+const MAX_BLOCK_BYTES: u32 = 256 << 20;
+
+/// An open sealed segment.
+#[derive(Debug)]
+pub struct SealedSegment {
+    path: PathBuf,
+    map: Mmap,
+    header: FileHeader,
+    footer: Footer,
+    blocks: Vec<BlockMeta>,
+}
+
+impl SealedSegment {
+    /// Opens and structurally checks the sealed file `path`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the file and offset of the first failed check.
+    pub fn open(path: &Path) -> Result<SealedSegment> {
+        let file = File::open(path).map_err(Error::io("open", path))?;
+        // SAFETY: sealed files are read-only (0444) and never written in place
+        // by Stele; every byte read from the map is bounds- and CRC-checked.
+        let map = unsafe { Mmap::map(&file) }.map_err(Error::io("mmap", path))?;
+        Self::from_map(path, map)
+    }
+
+    /// Checks an already mapped sealed segment; `path` names it in errors.
+    /// (Fuzzing maps arbitrary bytes anonymously and comes in here.)
+    ///
+    /// # Errors
+    /// As [`SealedSegment::open`].
+    pub fn from_map(path: &Path, map: Mmap) -> Result<SealedSegment> {
+        let bad = |offset: usize, reason: String| Error::corrupted(path, offset as u64, reason);
+        let len = map.len();
+        if len < FILE_HEADER_LEN + FOOTER_LEN {
+            return Err(bad(
+                0,
+                format!("{len} bytes is too short for a sealed segment"),
+            ));
+        }
+        let header = FileHeader::decode(&map, SEG_MAGIC, SEG_VERSION).map_err(|r| bad(0, r))?;
+        let footer_at = len - FOOTER_LEN;
+        let footer = Footer::decode(&map[footer_at..]).map_err(|(at, r)| bad(footer_at + at, r))?;
+        let index_at = footer.index_offset as usize;
+        let index_len = footer.block_count as usize * BLOCK_META_LEN;
+        if footer.index_offset < FILE_HEADER_LEN as u64
+            || index_at.checked_add(index_len) != Some(footer_at)
+        {
+            return Err(bad(
+                footer_at,
+                format!(
+                    "footer places {} blocks' index at offset {index_at}, which does not end at the footer",
+                    footer.block_count
+                ),
+            ));
+        }
+        let index = &map[index_at..footer_at];
+        if crc32fast::hash(index) != footer.index_crc {
+            return Err(bad(index_at, "block index checksum mismatch".into()));
+        }
+        let blocks: Vec<BlockMeta> = index
+            .chunks_exact(BLOCK_META_LEN)
+            .map(BlockMeta::decode)
+            .collect();
+        let mut next_seq = header.first_seq;
+        let mut next_offset = FILE_HEADER_LEN as u64;
+        for (i, b) in blocks.iter().enumerate() {
+            let at = index_at + i * BLOCK_META_LEN;
+            if b.first_seq != next_seq || b.count == 0 {
+                return Err(bad(
+                    at,
+                    format!(
+                        "block {i} starts at seq {} with {} records, expected seq {next_seq}",
+                        b.first_seq, b.count
+                    ),
+                ));
+            }
+            if b.offset != next_offset || b.uncompressed_len > MAX_BLOCK_BYTES {
+                return Err(bad(
+                    at,
+                    format!("block {i} at offset {} is out of place", b.offset),
+                ));
+            }
+            next_seq += u64::from(b.count);
+            next_offset += u64::from(b.compressed_len);
+        }
+        if next_offset != footer.index_offset || next_seq - header.first_seq != footer.stats.records
+        {
+            return Err(bad(
+                footer_at,
+                format!(
+                    "footer says {} records ending before offset {}, the blocks hold {} ending at {next_offset}",
+                    footer.stats.records,
+                    footer.index_offset,
+                    next_seq - header.first_seq
+                ),
+            ));
+        }
+        Ok(SealedSegment {
+            path: path.to_path_buf(),
+            map,
+            header,
+            footer,
+            blocks,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file header.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+
+    /// Seq of the first record.
+    pub fn first_seq(&self) -> u64 {
+        self.header.first_seq
+    }
+
+    /// Seq after the last record.
+    pub fn next_seq(&self) -> u64 {
+        self.header.first_seq + self.footer.stats.records
+    }
+
+    /// Chain hash before the first record.
+    pub fn prev_chain_hash(&self) -> Hash {
+        self.header.prev_chain_hash
+    }
+
+    /// Chain hash after the last record.
+    pub fn last_chain_hash(&self) -> Hash {
+        self.footer.last_chain_hash
+    }
+
+    /// Record count, body bytes and time bounds.
+    pub fn stats(&self) -> SegmentStats {
+        self.footer.stats
+    }
+
+    /// Size of the file.
+    pub fn file_bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// The block index.
+    pub fn blocks(&self) -> &[BlockMeta] {
+        &self.blocks
+    }
+
+    /// Index of the block holding `seq`, which must be in this segment.
+    pub fn block_of(&self, seq: u64) -> usize {
+        self.blocks.partition_point(|b| b.first_seq <= seq) - 1
+    }
+
+    /// Decompresses block `i` and checks it against the chain.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the block's offset and seqs.
+    pub fn read_block(&self, i: usize) -> Result<Vec<(Record, Receipt)>> {
+        let mut out = Vec::with_capacity(self.blocks[i].count as usize);
+        self.check_block(i, |record, receipt| out.push((record.to_owned(), *receipt)))?;
+        Ok(out)
+    }
+
+    /// Decompresses block `i`, hands each record and its receipt to `visit`,
+    /// and checks the block against the chain. What `visit` saw is only valid
+    /// when this returns `Ok`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] naming the block's offset and seqs.
+    pub fn check_block(
+        &self,
+        i: usize,
+        mut visit: impl FnMut(RecordRef<'_>, &Receipt),
+    ) -> Result<()> {
+        let meta = &self.blocks[i];
+        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+        let bad = |reason: String| {
+            Error::corrupted(
+                &self.path,
+                meta.offset,
+                format!("block {i} (seqs {}..={last_seq}): {reason}", meta.first_seq),
+            )
+        };
+        let start = meta.offset as usize;
+        let compressed = &self.map[start..start + meta.compressed_len as usize];
+        if crc32fast::hash(compressed) != meta.crc32 {
+            return Err(bad("checksum mismatch".into()));
+        }
+        let raw = zstd::bulk::decompress(compressed, meta.uncompressed_len as usize)
+            .map_err(|e| bad(format!("does not decompress: {e}")))?;
+        if raw.len() != meta.uncompressed_len as usize {
+            return Err(bad(format!(
+                "decompresses to {} bytes, the index says {}",
+                raw.len(),
+                meta.uncompressed_len
+            )));
+        }
+        let mut prev = meta.prev_chain_hash;
+        let mut pos = 0;
+        for seq in meta.first_seq..=last_seq {
+            let (record, used) = RecordRef::decode(&raw[pos..]).map_err(&bad)?;
+            if record.seq != seq {
+                return Err(bad(format!(
+                    "record has seq {}, expected {seq}",
+                    record.seq
+                )));
+            }
+            let leaf_hash = record.leaf_hash();
+            let chain_hash = chain::link(&prev, &leaf_hash);
+            prev = chain_hash;
+            pos += used;
+            visit(
+                record,
+                &Receipt {
+                    seq,
+                    leaf_hash,
+                    chain_hash,
+                },
+            );
+        }
+        if pos != raw.len() {
+            return Err(bad(format!(
+                "{} bytes after the last record",
+                raw.len() - pos
+            )));
+        }
+        let expected = self
+            .blocks
+            .get(i + 1)
+            .map_or(self.footer.last_chain_hash, |b| b.prev_chain_hash);
+        if prev != expected {
+            return Err(bad(
+                "the chain recomputed from the stored records does not reach the hash recorded after the block"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the records `from..to`, which must lie in this segment.
+    ///
+    /// # Errors
+    /// See [`SealedSegment::read_block`].
+    pub fn read(&self, from: u64, to: u64) -> Result<Vec<(Record, Receipt)>> {
+        let mut out = Vec::new();
+        if from >= to {
+            return Ok(out);
+        }
+        for i in self.block_of(from)..=self.block_of(to - 1) {
+            out.extend(
+                self.read_block(i)?
+                    .into_iter()
+                    .filter(|(r, _)| (from..to).contains(&r.seq)),
+            );
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,179 @@
+//! Writing a sealed segment (DESIGN guarantee 4).
+//!
+//! The file is written under a temporary name, fsynced, renamed into place,
+//! the directory fsynced, and only then made read-only. A crash at any point
+//! leaves either no sealed file (a stray `.tmp` that the next open removes) or
+//! a complete, durable one.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::SegmentStats;
+use super::layout::{BlockMeta, Footer};
+use crate::chain::{self, Hash};
+use crate::error::{Error, Result};
+use crate::files::{fsync_dir, set_read_only, tmp_path};
+use crate::format::{FILE_HEADER_LEN, FileHeader};
+use crate::record::Record;
+
+/// How sealed segments are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SealOptions {
+    /// Uncompressed bytes per block: larger compresses better, smaller reads
+    /// a single record faster.
+    pub block_bytes: usize,
+    /// zstd compression level.
+    pub zstd_level: i32,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        SealOptions {
+            block_bytes: 256 << 10,
+            zstd_level: 9,
+        }
+    }
+}
+
+/// What a sealed file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealSummary {
+    /// Record count, body bytes and time bounds.
+    pub stats: SegmentStats,
+    /// Chain hash after the last record.
+    pub last_chain_hash: Hash,
+    /// Size of the file.
+    pub file_bytes: u64,
+}
+
+/// Writes `records` (contiguous seqs from `header.first_seq`) as the sealed
+/// segment `path`.
+///
+/// # Errors
+/// I/O errors naming the file, or [`Error::InvalidArgument`] when the records
+/// are not contiguous.
+pub fn write_sealed(
+    path: &Path,
+    header: &FileHeader,
+    records: impl IntoIterator<Item = Result<Record>>,
+    options: &SealOptions,
+) -> Result<SealSummary> {
+    let tmp = tmp_path(path);
+    let file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
+    let mut builder = Builder {
+        out: BufWriter::with_capacity(1 << 20, file),
+        path: &tmp,
+        pos: FILE_HEADER_LEN as u64,
+        compressor: zstd::bulk::Compressor::new(options.zstd_level)
+            .map_err(Error::io("start compressing", &tmp))?,
+        blocks: Vec::new(),
+        block: Vec::with_capacity(options.block_bytes + (64 << 10)),
+        block_stats: SegmentStats::default(),
+        block_prev: header.prev_chain_hash,
+    };
+    builder.write(&header.encode())?;
+    let mut stats = SegmentStats::default();
+    let mut chain_hash = header.prev_chain_hash;
+    for record in records {
+        let record = record?;
+        let expected = header.first_seq + stats.records;
+        if record.seq != expected {
+            return Err(Error::invalid(
+                "records to seal",
+                format!("got seq {}, expected {expected}", record.seq),
+            ));
+        }
+        chain_hash = chain::link(&chain_hash, &record.leaf_hash());
+        stats.add(&record.view());
+        builder.block_stats.add(&record.view());
+        record.encode_into(&mut builder.block);
+        if builder.block.len() >= options.block_bytes {
+            builder.finish_block(header.first_seq + stats.records, chain_hash)?;
+        }
+    }
+    builder.finish_block(header.first_seq + stats.records, chain_hash)?;
+
+    let mut index = Vec::with_capacity(builder.blocks.len() * super::layout::BLOCK_META_LEN);
+    for meta in &builder.blocks {
+        meta.encode_into(&mut index);
+    }
+    let footer = Footer {
+        index_offset: builder.pos,
+        block_count: builder.blocks.len() as u32,
+        index_crc: crc32fast::hash(&index),
+        stats,
+        last_chain_hash: chain_hash,
+    };
+    builder.write(&index)?;
+    builder.write(&footer.encode())?;
+    let file_bytes = builder.pos;
+    let file = builder
+        .out
+        .into_inner()
+        .map_err(|e| Error::io("write", &tmp)(e.into_error()))?;
+    file.sync_all().map_err(Error::io("fsync", &tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(Error::io("rename", &tmp))?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    set_read_only(path)?;
+    Ok(SealSummary {
+        stats,
+        last_chain_hash: chain_hash,
+        file_bytes,
+    })
+}
+
+struct Builder<'a> {
+    out: BufWriter<File>,
+    path: &'a Path,
+    pos: u64,
+    compressor: zstd::bulk::Compressor<'static>,
+    blocks: Vec<BlockMeta>,
+    block: Vec<u8>,
+    block_stats: SegmentStats,
+    block_prev: Hash,
+}
+
+impl Builder<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(Error::io("write", self.path))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Compresses and writes the pending block, if any; `next_seq` and
+    /// `chain_hash` are the seq and chain hash after its last record.
+    fn finish_block(&mut self, next_seq: u64, chain_hash: Hash) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let compressed = self
+            .compressor
+            .compress(&self.block)
+            .map_err(Error::io("compress block for", self.path))?;
+        let count = self.block_stats.records as u32;
+        let meta = BlockMeta {
+            first_seq: next_seq - u64::from(count),
+            count,
+            offset: self.pos,
+            compressed_len: compressed.len() as u32,
+            uncompressed_len: self.block.len() as u32,
+            crc32: crc32fast::hash(&compressed),
+            min_time: self.block_stats.min_time,
+            max_time: self.block_stats.max_time,
+            prev_chain_hash: self.block_prev,
+        };
+        self.write(&compressed)?;
+        self.blocks.push(meta);
+        self.block.clear();
+        self.block_stats = SegmentStats::default();
+        self.block_prev = chain_hash;
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! The data directory: a lock file, the signing key, and the logs.
+//!
+//! ```text
+//! <data-dir>/LOCK                    held (flock) while a Store is open
+//! <data-dir>/keys/checkpoint.ed25519 signing key, 0600
+//! <data-dir>/logs/<name>/            one directory per log
+//! ```
+//! A background thread applies time-based policy: the `interval` fsync and
+//! sealing by age.
+//!
+//! # Invariants
+//! At most one `Store` per data directory, in any process: a second open
+//! fails with [`Error::Locked`] instead of writing beside the first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::VerifyingKey;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::checkpoint::Signer;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::log::{FsyncPolicy, Log, LogContext, Policy};
+
+/// Name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "LOCK";
+/// Directory of the logs in the data directory.
+pub const LOGS_DIR: &str = "logs";
+/// The reserved log that records administrative events.
+pub const SYSTEM_LOG: &str = "_system";
+
+/// How a store runs.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Time source for ingest times, ages and checkpoints.
+    pub clock: Arc<dyn Clock>,
+    /// How often the background thread checks time-based policy.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            clock: Arc::new(SystemClock),
+            maintenance_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+/// An open data directory.
+#[derive(Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    maintenance: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    _lock: File,
+    ctx: LogContext,
+    logs: RwLock<BTreeMap<String, Arc<Log>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory `dir` with default options.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another process holds it; I/O errors.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens the data directory `dir`.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        let logs_dir = dir.join(LOGS_DIR);
+        std::fs::create_dir_all(&logs_dir).map_err(Error::io("create directory", &logs_dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(Error::io("open", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    dir,
+                    lock: lock_path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path)(e)),
+        }
+        let signer = Arc::new(Signer::load_or_create(&dir)?);
+        let inner = Arc::new(Inner {
+            dir,
+            _lock: lock,
+            ctx: LogContext {
+                signer,
+                clock: options.clock,
+            },
+            logs: RwLock::new(BTreeMap::new()),
+        });
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let maintenance = {
+            let weak = Arc::downgrade(&inner);
+            let stop = stop.clone();
+            let every = options.maintenance_interval;
+            std::thread::Builder::new()
+                .name("stele-maintenance".into())
+                .spawn(move || maintain(weak, stop, every))
+                .map_err(Error::io("spawn maintenance thread for", &inner.dir))?
+        };
+        Ok(Store {
+            inner,
+            stop,
+            maintenance: Some(maintenance),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The public key that verifies this store's checkpoints.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.inner.ctx.signer.public_key()
+    }
+
+    /// Creates the log `name` with `policy`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad or reserved name or policy;
+    /// [`Error::LogExists`].
+    pub fn create_log(&self, name: &str, policy: Policy) -> Result<Arc<Log>> {
+        check_log_name(name)?;
+        if name.starts_with('_') {
+            return Err(Error::invalid(
+                "log name",
+                format!("`{name}`: names starting with `_` are reserved"),
+            ));
+        }
+        self.create(name, policy)
+    }
+
+    /// The reserved `_system` log, created on first use.
+    ///
+    /// # Errors
+    /// As [`Store::log`].
+    pub fn system_log(&self) -> Result<Arc<Log>> {
+        match self.log(SYSTEM_LOG) {
+            Err(Error::LogNotFound(_)) => self.create(SYSTEM_LOG, Policy::default()),
+            other => other,
+        }
+    }
+
+    fn create(&self, name: &str, policy: Policy) -> Result<Arc<Log>> {
+        let mut logs = self.inner.logs.write();
+        let dir = self.log_dir(name);
+        if logs.contains_key(name) || dir.exists() {
+            return Err(Error::LogExists(name.to_string()));
+        }
+        let log = Arc::new(Log::create(&dir, name, policy, self.inner.ctx.clone())?);
+        logs.insert(name.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// Opens (recovering on first use) the log `name`.
+    ///
+    /// # Errors
+    /// [`Error::LogNotFound`]; [`Error::Corrupted`] when recovery finds damage.
+    pub fn log(&self, name: &str) -> Result<Arc<Log>> {
+        if let Some(log) = self.inner.logs.read().get(name) {
+            return Ok(log.clone());
+        }
+        check_log_name(name).map_err(|_| Error::LogNotFound(name.to_string()))?;
+        let mut logs = self.inner.logs.write();
+        if let Some(log) = logs.get(name) {
+            return Ok(log.clone());
+        }
+        let dir = self.log_dir(name);
+        if !dir.is_dir() {
+            return Err(Error::LogNotFound(name.to_string()));
+        }
+        let log = Arc::new(Log::open(&dir, self.inner.ctx.clone())?);
+        logs.insert(name.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// Names of every log in the data directory, sorted.
+    ///
+    /// # Errors
+    /// I/O errors listing the directory.
+    pub fn list_logs(&self) -> Result<Vec<String>> {
+        let dir = self.inner.dir.join(LOGS_DIR);
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
+            let entry = entry.map_err(Error::io("list", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && check_log_name(&name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn log_dir(&self, name: &str) -> PathBuf {
+        self.inner.dir.join(LOGS_DIR).join(name)
+    }
+
+    /// Stops the background thread and fsyncs every open log.
+    ///
+    /// # Errors
+    /// The first fsync error.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(handle) = self.maintenance.take() {
+            let _ = handle.join();
+        }
+        let logs: Vec<_> = self.inner.logs.read().values().cloned().collect();
+        logs.iter().try_for_each(|log| log.sync())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::error!(%error, "closing the store");
+        }
+    }
+}
+
+/// Log names: `[a-z0-9_][a-z0-9_-]{0,62}`; a leading `_` marks a reserved name.
+fn check_log_name(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || (i > 0 && b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "log name",
+            format!("`{name}` must match [a-z0-9][a-z0-9_-]{{0,62}}"),
+        ))
+    }
+}
+
+/// The background thread: interval fsyncs and sealing by age.
+fn maintain(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
+    let mut last_sync: HashMap<String, Instant> = HashMap::new();
+    loop {
+        {
+            let mut stopped = stop.0.lock();
+            if *stopped {
+                return;
+            }
+            stop.1.wait_for(&mut stopped, every);
+            if *stopped {
+                return;
+            }
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let logs: Vec<_> = inner.logs.read().values().cloned().collect();
+        drop(inner);
+        for log in logs {
+            if let FsyncPolicy::Interval(period) = log.policy().fsync {
+                let last = last_sync
+                    .entry(log.name().to_string())
+                    .or_insert_with(Instant::now);
+                if last.elapsed() >= period {
+                    *last = Instant::now();
+                    if let Err(error) = log.sync() {
+                        tracing::error!(log = log.name(), %error, "interval fsync failed");
+                    }
+                }
+            }
+            if let Err(error) = log.seal_if_old() {
+                tracing::error!(log = log.name(), %error, "sealing by age failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_follow_the_design() {
+        for ok in ["a", "audit-2026", "tenant_7", "_system", &"x".repeat(63)] {
+            check_log_name(ok).unwrap();
+        }
+        for bad in ["", "-a", "A", "a b", "a/b", "..", &"x".repeat(64)] {
+            assert!(check_log_name(bad).is_err(), "{bad}");
+        }
+    }
+}
