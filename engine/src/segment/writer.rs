@@ -16,7 +16,7 @@ use super::layout::{BlockMeta, Footer};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
 use crate::files::{fsync_dir, set_read_only, tmp_path};
-use crate::format::{FILE_HEADER_LEN, FileHeader};
+use crate::format::FileHeader;
 use crate::record::Record;
 
 /// How sealed segments are compressed.
@@ -67,7 +67,7 @@ pub fn write_sealed(
     let mut builder = Builder {
         out: BufWriter::with_capacity(1 << 20, file),
         path: &tmp,
-        pos: FILE_HEADER_LEN as u64,
+        pos: 0,
         compressor: zstd::bulk::Compressor::new(options.zstd_level)
             .map_err(Error::io("start compressing", &tmp))?,
         blocks: Vec::new(),
