@@ -225,3 +225,15 @@ fn records_dropped_from_the_tail_are_caught_by_a_checkpoint() {
     assert_eq!(failure.seq, Some(430));
     assert!(failure.reason.contains("missing"), "{failure}");
 }
+
+#[test]
+fn a_range_verify_hashes_only_its_records_and_blocks() {
+    let dir = build();
+    common::flip_byte(&seg(dir.path(), 100, "seg"), FILE_HEADER_LEN as u64 + 20);
+    let log_dir = common::log_dir(dir.path(), "t");
+    let later = verify_log_dir(&log_dir, 300..450, None).unwrap();
+    assert!(later.is_ok(), "{:?}", later.failure);
+    assert_eq!(later.records, 150);
+    let all = verify_log_dir(&log_dir, 0..450, None).unwrap();
+    assert_eq!(all.failure.unwrap().seq, Some(100));
+}
