@@ -40,7 +40,10 @@ fn crash_child() {
                 let mut i = 0u64;
                 loop {
                     let n = 1 + (i + t) % 17;
-                    let receipts = log.append(common::events(i, i + n)).unwrap();
+                    let receipts = match log.append(common::events(i, i + n)) {
+                        Ok(receipts) => receipts,
+                        Err(e) => return eprintln!("append failed: {e}"),
+                    };
                     let mut out = String::new();
                     for r in receipts {
                         out.push_str(&format!("ack {} {}\n", r.seq, hex(&r.chain_hash)));
