@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_details_depth: usize,
     /// Most events in one batch.
     pub max_batch_events: usize,
+    /// Largest batch, counting its encoded bodies.
+    pub max_batch_bytes: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
             max_string_bytes: 4 << 10,
             max_details_depth: 32,
             max_batch_events: 10_000,
+            max_batch_bytes: 32 << 20,
         }
     }
 }

@@ -91,6 +91,15 @@ impl Log {
             let time = *event.time.get_or_insert(ingest_time);
             let body = body::encode(&event);
             check_body_size(body.len(), i, limits)?;
+            if batch.frame.len() + body.len() > limits.max_batch_bytes {
+                return Err(Error::invalid(
+                    "batch",
+                    format!(
+                        "the encoded events exceed the limit of {} bytes per batch (at event {i})",
+                        limits.max_batch_bytes
+                    ),
+                ));
+            }
             let record = RecordRef {
                 seq: 0,
                 ingest_time,
