@@ -20,6 +20,7 @@ pub mod event;
 pub mod files;
 pub mod format;
 pub mod log;
+pub mod maintenance;
 pub mod manifest;
 pub mod record;
 pub mod segment;

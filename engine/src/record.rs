@@ -14,8 +14,21 @@ use crate::format::{i64_at, u32_at, u64_at};
 /// Fixed part of an encoded record, before its bytes.
 pub const RECORD_HEADER_LEN: usize = 8 + 8 + 1 + 4;
 
-const KIND_BODY: u8 = 0;
-const KIND_REDACTED: u8 = 1;
+/// `kind` of a record that holds its body.
+pub const KIND_BODY: u8 = 0;
+/// `kind` of a record that holds only the digest of its erased body.
+pub const KIND_REDACTED: u8 = 1;
+
+/// The fixed part of an encoded record, before its `len` bytes.
+// Format: { seq: u64 | ingest_time: i64 | kind: u8 | len: u32 }
+pub fn record_header(seq: u64, ingest_time: i64, kind: u8, len: usize) -> [u8; RECORD_HEADER_LEN] {
+    let mut out = [0u8; RECORD_HEADER_LEN];
+    out[0..8].copy_from_slice(&seq.to_le_bytes());
+    out[8..16].copy_from_slice(&ingest_time.to_le_bytes());
+    out[16] = kind;
+    out[17..21].copy_from_slice(&(len as u32).to_le_bytes());
+    out
+}
 
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +130,33 @@ pub enum BodyRef<'a> {
     Redacted(&'a Hash),
 }
 
+impl<'a> BodyRef<'a> {
+    /// The body of the record at `seq` stored as `kind` with `bytes`.
+    ///
+    /// # Errors
+    /// An unknown kind, or a redacted record that does not hold a digest.
+    pub fn from_kind(kind: u8, bytes: &'a [u8], seq: u64) -> Result<BodyRef<'a>, String> {
+        match kind {
+            KIND_BODY => Ok(BodyRef::Stored(bytes)),
+            KIND_REDACTED => bytes.try_into().map(BodyRef::Redacted).map_err(|_| {
+                format!(
+                    "redacted record at seq {seq} holds {} bytes, not a 32-byte digest",
+                    bytes.len()
+                )
+            }),
+            other => Err(format!("record at seq {seq} has unknown kind {other}")),
+        }
+    }
+
+    /// The stored `kind` and `bytes` of this body.
+    pub fn kind_and_bytes(&self) -> (u8, &'a [u8]) {
+        match *self {
+            BodyRef::Stored(bytes) => (KIND_BODY, bytes),
+            BodyRef::Redacted(digest) => (KIND_REDACTED, digest.as_slice()),
+        }
+    }
+}
+
 impl<'a> RecordRef<'a> {
     /// Decodes one record from the start of `buf`; returns it and its length.
     ///
@@ -142,14 +182,7 @@ impl<'a> RecordRef<'a> {
                     buf.len() - RECORD_HEADER_LEN
                 )
             })?;
-        let bytes = &buf[RECORD_HEADER_LEN..end];
-        let body = match kind {
-            KIND_BODY => BodyRef::Stored(bytes),
-            KIND_REDACTED => BodyRef::Redacted(bytes.try_into().map_err(|_| {
-                format!("redacted record at seq {seq} holds {len} bytes, not a 32-byte digest")
-            })?),
-            other => return Err(format!("record at seq {seq} has unknown kind {other}")),
-        };
+        let body = BodyRef::from_kind(kind, &buf[RECORD_HEADER_LEN..end], seq)?;
         Ok((
             RecordRef {
                 seq,
@@ -201,14 +234,13 @@ impl<'a> RecordRef<'a> {
     /// Appends the encoded record to `out`.
     // Format: { seq: u64 | ingest_time: i64 | kind: u8 | len: u32 | bytes[len] }
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let (kind, bytes) = match self.body {
-            BodyRef::Stored(bytes) => (KIND_BODY, bytes),
-            BodyRef::Redacted(digest) => (KIND_REDACTED, digest.as_slice()),
-        };
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.ingest_time.to_le_bytes());
-        out.push(kind);
-        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        let (kind, bytes) = self.body.kind_and_bytes();
+        out.extend_from_slice(&record_header(
+            self.seq,
+            self.ingest_time,
+            kind,
+            bytes.len(),
+        ));
         out.extend_from_slice(bytes);
     }
 

@@ -5,27 +5,27 @@
 //! <data-dir>/keys/checkpoint.ed25519 signing key, 0600
 //! <data-dir>/logs/<name>/            one directory per log
 //! ```
-//! A background thread applies time-based policy: the `interval` fsync and
-//! sealing by age.
+//! A background thread ([`crate::maintenance`]) runs `interval` fsyncs and
+//! seals rotated and old segments.
 //!
 //! # Invariants
 //! At most one `Store` per data directory, in any process: a second open
 //! fails with [`Error::Locked`] instead of writing beside the first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::checkpoint::Signer;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::log::{FsyncPolicy, Log, LogContext, Policy};
+use crate::log::{Log, LogContext, Policy};
+use crate::maintenance::{Maintenance, Signal};
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -56,8 +56,7 @@ impl Default for StoreOptions {
 #[derive(Debug)]
 pub struct Store {
     inner: Arc<Inner>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    maintenance: Option<JoinHandle<()>>,
+    maintenance: Maintenance,
 }
 
 #[derive(Debug)]
@@ -103,30 +102,24 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path)(e)),
         }
         let signer = Arc::new(Signer::load_or_create(&dir)?);
+        let signal = Arc::new(Signal::default());
         let inner = Arc::new(Inner {
             dir,
             _lock: lock,
             ctx: LogContext {
                 signer,
                 clock: options.clock,
+                maintenance: signal.clone(),
             },
             logs: RwLock::new(BTreeMap::new()),
         });
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let maintenance = {
-            let weak = Arc::downgrade(&inner);
-            let stop = stop.clone();
-            let every = options.maintenance_interval;
-            std::thread::Builder::new()
-                .name("stele-maintenance".into())
-                .spawn(move || maintain(weak, stop, every))
-                .map_err(Error::io("spawn maintenance thread for", &inner.dir))?
-        };
-        Ok(Store {
-            inner,
-            stop,
-            maintenance: Some(maintenance),
+        let weak = Arc::downgrade(&inner);
+        let maintenance = Maintenance::spawn(signal, options.maintenance_interval, move || {
+            weak.upgrade()
+                .map(|inner| inner.logs.read().values().cloned().collect())
         })
+        .map_err(Error::io("spawn maintenance thread for", &inner.dir))?;
+        Ok(Store { inner, maintenance })
     }
 
     /// The data directory.
@@ -221,22 +214,26 @@ impl Store {
         self.inner.dir.join(LOGS_DIR).join(name)
     }
 
-    /// Stops the background thread and fsyncs every open log.
+    /// Stops the background thread, finishes pending seals and fsyncs every
+    /// open log.
     ///
     /// # Errors
-    /// The first fsync error.
+    /// The first error; the remaining logs are still closed.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
     }
 
     fn shutdown(&mut self) -> Result<()> {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if let Some(handle) = self.maintenance.take() {
-            let _ = handle.join();
-        }
+        self.maintenance.stop();
         let logs: Vec<_> = self.inner.logs.read().values().cloned().collect();
-        logs.iter().try_for_each(|log| log.sync())
+        let mut first_error = None;
+        for log in logs {
+            if let Err(error) = log.finish_seals().and_then(|()| log.sync()) {
+                tracing::error!(log = log.name(), %error, "closing log");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -261,44 +258,6 @@ fn check_log_name(name: &str) -> Result<()> {
             "log name",
             format!("`{name}` must match [a-z0-9][a-z0-9_-]{{0,62}}"),
         ))
-    }
-}
-
-/// The background thread: interval fsyncs and sealing by age.
-fn maintain(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
-    let mut last_sync: HashMap<String, Instant> = HashMap::new();
-    loop {
-        {
-            let mut stopped = stop.0.lock();
-            if *stopped {
-                return;
-            }
-            stop.1.wait_for(&mut stopped, every);
-            if *stopped {
-                return;
-            }
-        }
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let logs: Vec<_> = inner.logs.read().values().cloned().collect();
-        drop(inner);
-        for log in logs {
-            if let FsyncPolicy::Interval(period) = log.policy().fsync {
-                let last = last_sync
-                    .entry(log.name().to_string())
-                    .or_insert_with(Instant::now);
-                if last.elapsed() >= period {
-                    *last = Instant::now();
-                    if let Err(error) = log.sync() {
-                        tracing::error!(log = log.name(), %error, "interval fsync failed");
-                    }
-                }
-            }
-            if let Err(error) = log.seal_if_old() {
-                tracing::error!(log = log.name(), %error, "sealing by age failed");
-            }
-        }
     }
 }
 

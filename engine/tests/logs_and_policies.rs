@@ -152,6 +152,8 @@ fn segments_seal_by_count_by_age_and_on_demand_and_are_read_only() {
     let log = store.create_log("l", policy).unwrap();
 
     log.append(common::events(0, 50)).unwrap();
+    assert_eq!(log.segments().len(), 2, "rotated at 50 records");
+    log.finish_seals().unwrap();
     let segments = log.segments();
     assert_eq!(
         segments[0].state,
@@ -231,6 +233,7 @@ fn checkpoints_are_signed_on_seal_and_on_request_and_verify() {
     for b in 0..9 {
         log.append(common::events(b * 5, b * 5 + 5)).unwrap();
     }
+    log.finish_seals().unwrap();
     let on_request = log.checkpoint().unwrap();
     assert_eq!(on_request.size, 45);
     let all = log.checkpoints().unwrap();

@@ -37,10 +37,15 @@ const DECODE_CONFIG: bincode::config::Configuration<
 /// Encodes an event whose `time` and `id` are already set.
 pub fn encode(event: &Event) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    out.push(BODY_VERSION);
-    bincode::encode_into_std_write(Wire(event), &mut out, bincode::config::standard())
-        .expect("encoding into a Vec cannot fail");
+    encode_into(event, &mut out);
     out
+}
+
+/// Appends the body of an event whose `time` and `id` are already set.
+pub fn encode_into(event: &Event, out: &mut Vec<u8>) {
+    out.push(BODY_VERSION);
+    bincode::encode_into_std_write(Wire(event), out, bincode::config::standard())
+        .expect("encoding into a Vec cannot fail");
 }
 
 /// Decodes a stored body.

@@ -7,6 +7,7 @@
 //! re-encoded.
 
 pub mod body;
+pub mod id;
 pub mod sanitize;
 pub mod validate;
 

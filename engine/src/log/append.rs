@@ -14,8 +14,8 @@ use super::{FsyncPolicy, Log};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
 use crate::event::validate::{check_body_size, validate};
-use crate::event::{Event, body};
-use crate::record::{BodyRef, Receipt, RecordRef};
+use crate::event::{Event, body, id};
+use crate::record::{KIND_BODY, RECORD_HEADER_LEN, Receipt, record_header};
 use crate::segment::SegmentStats;
 use crate::wal::WalEntry;
 use crate::wal::file::write_frame;
@@ -66,7 +66,9 @@ impl Log {
         if self.policy.fsync == FsyncPolicy::Always {
             self.wait_durable(target)?;
         }
-        self.seal_if_full()?;
+        if self.rotate_if_full()? {
+            self.ctx.maintenance.wake();
+        }
         Ok(receipts)
     }
 
@@ -86,12 +88,18 @@ impl Log {
             validate(&event, i, limits)?;
             self.sanitizer.apply(&mut event);
             if event.id.is_empty() {
-                event.id = uuid::Uuid::now_v7().to_string();
+                event.id = id::next_id(ingest_time);
             }
             let time = *event.time.get_or_insert(ingest_time);
-            let body = body::encode(&event);
-            check_body_size(body.len(), i, limits)?;
-            if batch.frame.len() + body.len() > limits.max_batch_bytes {
+            // The body is encoded in place, after its record header; the
+            // seq in that header is filled in under the writer lock.
+            let at = batch.frame.len();
+            let body_at = at + RECORD_HEADER_LEN;
+            batch.frame.resize(body_at, 0);
+            body::encode_into(&event, &mut batch.frame);
+            let body_len = batch.frame.len() - body_at;
+            check_body_size(body_len, i, limits)?;
+            if batch.frame.len() > limits.max_batch_bytes {
                 return Err(Error::invalid(
                     "batch",
                     format!(
@@ -100,20 +108,19 @@ impl Log {
                     ),
                 ));
             }
-            let record = RecordRef {
-                seq: 0,
+            batch.frame[at..body_at].copy_from_slice(&record_header(
+                0,
                 ingest_time,
-                body: BodyRef::Stored(&body),
-            };
-            let at = batch.frame.len();
-            record.encode_into(&mut batch.frame);
-            batch.frame.extend_from_slice(&[0; CHAIN_HASH_LEN]);
+                KIND_BODY,
+                body_len,
+            ));
             batch.slots.push(Slot {
                 at,
-                len: record.encoded_len(),
-                digest: chain::body_digest(&body),
+                len: RECORD_HEADER_LEN + body_len,
+                digest: chain::body_digest(&batch.frame[body_at..]),
             });
-            batch.stats.add_event(time, ingest_time, body.len());
+            batch.frame.extend_from_slice(&[0; CHAIN_HASH_LEN]);
+            batch.stats.add_event(time, ingest_time, body_len);
         }
         Ok(batch)
     }

@@ -38,6 +38,7 @@ use crate::checkpoint::Signer;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::event::sanitize::Sanitizer;
+use crate::maintenance::Signal;
 use crate::record::{Receipt, Record};
 use crate::segment::{SealedSegment, SegmentStats};
 use crate::wal::WalSegment;
@@ -49,6 +50,8 @@ pub struct LogContext {
     pub signer: Arc<Signer>,
     /// Gives ingest times and ages.
     pub clock: Arc<dyn Clock>,
+    /// Wakes the thread that seals rotated segments.
+    pub maintenance: Arc<Signal>,
 }
 
 /// A segment as readers see it.

@@ -2,14 +2,21 @@
 //! appends), then written as a compressed sealed segment, swapped in for
 //! readers, and only then deleted (DESIGN guarantee 4).
 //!
-//! Rotation holds the writer lock only to fdatasync the old file and create
-//! the new one; compression runs while appends continue. One seal runs at a
-//! time per log.
+//! Rotation is quick: it holds the writer lock only to fdatasync the old file
+//! and create the new one. An append that fills the active segment (by size or
+//! count) rotates it and wakes the store's maintenance thread, which does the
+//! compression, so appends never wait for it. Age is checked by that thread
+//! too. [`Log::seal`] and [`Log::finish_seals`] seal on the caller's thread.
+//!
+//! # Invariants
+//! Every WAL in the view but the last has been rotated out and waits to be
+//! sealed; they are sealed oldest first, one seal at a time per log
+//! (`seal_lock`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{Log, Segment, SegmentInfo, SegmentState};
+use super::{Log, Segment, SegmentInfo, SegmentState, Writer};
 use crate::error::{Error, Result};
 use crate::files::{SEGMENTS_DIR, SegmentKind, fsync_dir, segment_file_name};
 use crate::format::{FILE_HEADER_LEN, FileHeader, SEG_MAGIC, SEG_VERSION, WAL_MAGIC, WAL_VERSION};
@@ -20,84 +27,99 @@ use crate::wal::{WalSegment, file};
 const SEAL_CHUNK: u64 = 4096;
 
 impl Log {
-    /// Seals the active segment now, if it holds any record; returns the new
-    /// sealed segment. A checkpoint covering it is appended to the log's
-    /// checkpoint log.
+    /// Seals the active segment now (and any rotated out before it), if it
+    /// holds any record; returns the segment that was active. A checkpoint
+    /// covering each sealed segment is appended to the checkpoint log.
     ///
     /// # Errors
-    /// I/O errors naming the file; the active segment stays readable (and is
-    /// sealed again at the next open) when sealing fails.
+    /// I/O errors naming the file; what could not be sealed stays readable as
+    /// a WAL and is sealed again later or at the next open.
     pub fn seal(&self) -> Result<Option<SegmentInfo>> {
         let _seal = self.seal_lock.lock();
-        self.seal_locked()
+        let rotated = self.rotate_when(|_| true)?;
+        let last = self.seal_rotated()?;
+        Ok(if rotated { last } else { None })
     }
 
-    /// Seals when the active segment has reached the policy's size or count.
-    pub(crate) fn seal_if_full(&self) -> Result<()> {
-        let (bytes, records) = {
-            let w = self.writer.lock();
-            (w.offset, w.next_seq - w.active.first_seq())
-        };
-        let limits = &self.policy.seal;
-        if bytes < limits.max_bytes && records < limits.max_records {
-            return Ok(());
-        }
-        match self.seal_lock.try_lock() {
-            Some(_seal) => self.seal_locked().map(drop),
-            None => Ok(()),
-        }
-    }
-
-    /// Seals when the active segment's oldest record is older than the
-    /// policy's `max_age_ms`. Called periodically by the store.
+    /// Seals every segment rotated out by size, count or age that the
+    /// maintenance thread has not sealed yet.
     ///
     /// # Errors
     /// As [`Log::seal`].
-    pub fn seal_if_old(&self) -> Result<()> {
-        let oldest = self.writer.lock().active.stats().min_ingest;
+    pub fn finish_seals(&self) -> Result<()> {
+        let _seal = self.seal_lock.lock();
+        self.seal_rotated().map(drop)
+    }
+
+    /// Rotates the active segment if it reached the policy's size or record
+    /// count; returns whether it did.
+    pub(crate) fn rotate_if_full(&self) -> Result<bool> {
+        let limits = self.policy.seal;
+        self.rotate_when(|w| {
+            w.offset >= limits.max_bytes || w.next_seq - w.active.first_seq() >= limits.max_records
+        })
+    }
+
+    /// Rotates the active segment if its oldest record is older than the
+    /// policy's `max_age_ms`; returns whether it did.
+    pub(crate) fn rotate_if_old(&self) -> Result<bool> {
         let max_age_ns = (self.policy.seal.max_age_ms as i64).saturating_mul(1_000_000);
-        if oldest == i64::MAX || self.ctx.clock.now_ns().saturating_sub(oldest) < max_age_ns {
-            return Ok(());
-        }
-        match self.seal_lock.try_lock() {
-            Some(_seal) => self.seal_locked().map(drop),
-            None => Ok(()),
+        let now = self.ctx.clock.now_ns();
+        self.rotate_when(|w| {
+            let oldest = w.active.stats().min_ingest;
+            oldest != i64::MAX && now.saturating_sub(oldest) >= max_age_ns
+        })
+    }
+
+    /// Seals rotated WALs, oldest first; returns the last one sealed.
+    fn seal_rotated(&self) -> Result<Option<SegmentInfo>> {
+        let mut last = None;
+        loop {
+            let pending = {
+                let view = self.view.read();
+                view[..view.len() - 1].iter().find_map(|s| match s {
+                    Segment::Wal(w) => Some(w.clone()),
+                    Segment::Sealed(_) => None,
+                })
+            };
+            let Some(old) = pending else {
+                return Ok(last);
+            };
+            last = Some(self.seal_one(&old)?);
         }
     }
 
-    fn seal_locked(&self) -> Result<Option<SegmentInfo>> {
-        let Some(old) = self.rotate()? else {
-            return Ok(None);
-        };
-        let sealed = seal_wal(&old, self.log_id, &self.policy.compression)?;
+    fn seal_one(&self, old: &Arc<WalSegment>) -> Result<SegmentInfo> {
+        let sealed = seal_wal(old, self.log_id, &self.policy.compression)?;
         {
             let mut view = self.view.write();
             let slot = view
                 .iter_mut()
-                .find(|s| matches!(s, Segment::Wal(w) if Arc::ptr_eq(w, &old)))
+                .find(|s| matches!(s, Segment::Wal(w) if Arc::ptr_eq(w, old)))
                 .expect("a rotated WAL stays in the view until it is sealed");
             *slot = Segment::Sealed(sealed.clone());
         }
-        remove_wal(&old)?;
+        remove_wal(old)?;
         self.write_checkpoint(sealed.next_seq(), sealed.last_chain_hash())?;
         tracing::info!(log = %self.name, first_seq = sealed.first_seq(), next_seq = sealed.next_seq(), bytes = sealed.file_bytes(), "sealed segment");
-        Ok(Some(SegmentInfo {
+        Ok(SegmentInfo {
             first_seq: sealed.first_seq(),
             next_seq: sealed.next_seq(),
             state: SegmentState::Sealed,
             stats: sealed.stats(),
             file_bytes: sealed.file_bytes(),
             path: sealed.path().to_path_buf(),
-        }))
+        })
     }
 
-    /// Swaps in a new, empty active WAL; returns the old one, fdatasynced,
-    /// or `None` when the active WAL is empty.
-    fn rotate(&self) -> Result<Option<Arc<WalSegment>>> {
+    /// When `due` holds for a non-empty active WAL, swaps in a new, empty one
+    /// (the old one is fdatasynced first and stays in the view, waiting to be
+    /// sealed). Returns whether it rotated.
+    fn rotate_when(&self, due: impl FnOnce(&Writer) -> bool) -> Result<bool> {
         let mut w = self.writer.lock();
         self.check_poison()?;
-        if w.next_seq == w.active.first_seq() {
-            return Ok(None);
+        if w.next_seq == w.active.first_seq() || !due(&w) {
+            return Ok(false);
         }
         if let Err(e) = w.active.file().sync_data() {
             let error = Error::io("fdatasync", w.active.path())(e);
@@ -124,17 +146,15 @@ impl Log {
             Default::default(),
             FILE_HEADER_LEN as u64,
         ));
-        let old = std::mem::replace(&mut w.active, active.clone());
+        w.active = active.clone();
         w.generation += 1;
         w.offset = FILE_HEADER_LEN as u64;
         self.view.write().push(Segment::Wal(active));
-        {
-            let mut sync = self.sync.lock();
-            sync.durable = (w.generation, w.offset);
-            self.visible.fetch_max(w.next_seq, Ordering::AcqRel);
-            self.synced.notify_all();
-        }
-        Ok(Some(old))
+        let mut sync = self.sync.lock();
+        sync.durable = (w.generation, w.offset);
+        self.visible.fetch_max(w.next_seq, Ordering::AcqRel);
+        self.synced.notify_all();
+        Ok(true)
     }
 }
 

@@ -1,9 +1,11 @@
 //! Sealed segments: immutable, zstd-compressed, read through memmap2.
 //!
+//! - [`block`]: the column layout of a block's records.
 //! - [`layout`]: the block index entry and footer layouts.
 //! - [`writer`]: turning a run of records into a sealed file, crash-safely.
 //! - [`reader`]: opening a sealed file and reading records by seq.
 
+pub mod block;
 pub mod layout;
 pub mod reader;
 pub mod writer;

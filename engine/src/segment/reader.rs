@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::SegmentStats;
+use super::block;
 use super::layout::{BLOCK_META_LEN, BlockMeta, FOOTER_LEN, Footer};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
@@ -220,34 +221,20 @@ impl SealedSegment {
                 meta.uncompressed_len
             )));
         }
+        let records = block::decode(&raw, meta.first_seq, meta.count).map_err(&bad)?;
         let mut prev = meta.prev_chain_hash;
-        let mut pos = 0;
-        for seq in meta.first_seq..=last_seq {
-            let (record, used) = RecordRef::decode(&raw[pos..]).map_err(&bad)?;
-            if record.seq != seq {
-                return Err(bad(format!(
-                    "record has seq {}, expected {seq}",
-                    record.seq
-                )));
-            }
+        for record in records {
             let leaf_hash = record.leaf_hash();
             let chain_hash = chain::link(&prev, &leaf_hash);
             prev = chain_hash;
-            pos += used;
             visit(
                 record,
                 &Receipt {
-                    seq,
+                    seq: record.seq,
                     leaf_hash,
                     chain_hash,
                 },
             );
-        }
-        if pos != raw.len() {
-            return Err(bad(format!(
-                "{} bytes after the last record",
-                raw.len() - pos
-            )));
         }
         let expected = self
             .blocks

@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::SegmentStats;
+use super::block::BlockBuilder;
 use super::layout::{BlockMeta, Footer};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
@@ -71,7 +72,7 @@ pub fn write_sealed(
         compressor: zstd::bulk::Compressor::new(options.zstd_level)
             .map_err(Error::io("start compressing", &tmp))?,
         blocks: Vec::new(),
-        block: Vec::with_capacity(options.block_bytes + (64 << 10)),
+        block: BlockBuilder::default(),
         block_stats: SegmentStats::default(),
         block_prev: header.prev_chain_hash,
     };
@@ -90,8 +91,8 @@ pub fn write_sealed(
         chain_hash = chain::link(&chain_hash, &record.leaf_hash());
         stats.add(&record.view());
         builder.block_stats.add(&record.view());
-        record.encode_into(&mut builder.block);
-        if builder.block.len() >= options.block_bytes {
+        builder.block.push(&record.view());
+        if builder.block.encoded_len() >= options.block_bytes {
             builder.finish_block(header.first_seq + stats.records, chain_hash)?;
         }
     }
@@ -133,7 +134,7 @@ struct Builder<'a> {
     pos: u64,
     compressor: zstd::bulk::Compressor<'static>,
     blocks: Vec<BlockMeta>,
-    block: Vec<u8>,
+    block: BlockBuilder,
     block_stats: SegmentStats,
     block_prev: Hash,
 }
@@ -150,12 +151,13 @@ impl Builder<'_> {
     /// Compresses and writes the pending block, if any; `next_seq` and
     /// `chain_hash` are the seq and chain hash after its last record.
     fn finish_block(&mut self, next_seq: u64, chain_hash: Hash) -> Result<()> {
-        if self.block.is_empty() {
+        if self.block.count() == 0 {
             return Ok(());
         }
+        let raw = self.block.take();
         let compressed = self
             .compressor
-            .compress(&self.block)
+            .compress(&raw)
             .map_err(Error::io("compress block for", self.path))?;
         let count = self.block_stats.records as u32;
         let meta = BlockMeta {
@@ -163,7 +165,7 @@ impl Builder<'_> {
             count,
             offset: self.pos,
             compressed_len: compressed.len() as u32,
-            uncompressed_len: self.block.len() as u32,
+            uncompressed_len: raw.len() as u32,
             crc32: crc32fast::hash(&compressed),
             min_time: self.block_stats.min_time,
             max_time: self.block_stats.max_time,
@@ -171,7 +173,6 @@ impl Builder<'_> {
         };
         self.write(&compressed)?;
         self.blocks.push(meta);
-        self.block.clear();
         self.block_stats = SegmentStats::default();
         self.block_prev = chain_hash;
         Ok(())
