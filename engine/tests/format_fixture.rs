@@ -36,10 +36,10 @@ fn write_fixture() {
     let data = out.join("data");
     let store = Store::open(&data).unwrap();
     let log = store
-        .create_log("fixture", common::small_policy(FsyncPolicy::Always, 8))
+        .create_log("fixture", common::small_policy(FsyncPolicy::Always, 300))
         .unwrap();
-    let events = common::events(0, 20);
-    for chunk in events.chunks(4) {
+    let events = common::events(0, 650);
+    for chunk in events.chunks(50) {
         log.append(chunk.to_vec()).unwrap();
     }
     log.checkpoint().unwrap();
@@ -57,8 +57,17 @@ fn write_fixture() {
 fn v1_fixture_verifies_offline_without_being_touched() {
     let report = verify_log_dir(&fixture().join("data/logs/fixture"), 0..u64::MAX, None).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
-    assert_eq!(report.records, 20);
+    assert_eq!(report.records, 650);
     assert_eq!(report.segments, 3, "two sealed segments and a WAL");
+    for first in [0, 300] {
+        let path = fixture().join(format!("data/logs/fixture/segments/{first:020}.seg"));
+        let segment = stele_engine::segment::SealedSegment::open(&path).unwrap();
+        assert!(
+            segment.dictionary_len() > 0,
+            "{} uses a dictionary",
+            path.display()
+        );
+    }
     assert!(report.checkpoints >= 3);
 }
 
@@ -87,6 +96,6 @@ fn v1_fixture_opens_reads_verifies_and_takes_appends() {
     }
     let report = log.verify(0..u64::MAX, &store.public_key()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
-    let receipts = log.append(common::events(20, 22)).unwrap();
-    assert_eq!(receipts[0].seq, 20);
+    let receipts = log.append(common::events(650, 652)).unwrap();
+    assert_eq!(receipts[0].seq, 650);
 }

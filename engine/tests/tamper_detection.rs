@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use stele_engine::format::FILE_HEADER_LEN;
+use stele_engine::segment::layout::FOOTER_LEN;
 use stele_engine::segment::{SealOptions, SealedSegment, write_sealed};
 use stele_engine::{Error, FsyncPolicy, RecordBody, Store, VerifyFailure, verify_log_dir};
 
@@ -89,10 +90,11 @@ fn flipped_byte_in_a_footer() {
     let dir = build();
     let file = seg(dir.path(), 200, "seg");
     let len = std::fs::metadata(&file).unwrap().len();
-    common::flip_byte(&file, len - 112 + 16);
+    let footer = len - FOOTER_LEN as u64;
+    common::flip_byte(&file, footer + 40);
     let f = failure(dir.path());
     assert_eq!(f.file, file);
-    assert_eq!(f.offset, Some(len - 112 + 100), "the footer checksum");
+    assert_eq!(f.offset, Some(footer + 116), "the footer checksum");
 
     let store = Store::open(dir.path()).unwrap();
     match store.log("t") {
@@ -172,8 +174,9 @@ fn stored_body_changed_in_a_sealed_segment_with_everything_recomputed() {
     let options = SealOptions {
         block_bytes: 4096,
         zstd_level: 3,
+        dictionary_bytes: 0,
     };
-    write_sealed(&file, &header, records.into_iter().map(Ok), &options).unwrap();
+    write_sealed(&file, &header, records.into_iter().map(Ok), &options, &[]).unwrap();
 
     let f = failure(dir.path());
     assert_eq!(f.file, file, "{f}");

@@ -137,6 +137,12 @@ impl Policy {
                 "must be between 4 KiB and 64 MiB",
             ));
         }
+        if self.compression.dictionary_bytes > 4 << 20 {
+            return Err(Error::invalid(
+                "policy.compression.dictionary_bytes",
+                "must be at most 4 MiB",
+            ));
+        }
         if !(1..=22).contains(&self.compression.zstd_level) {
             return Err(Error::invalid(
                 "policy.compression.zstd_level",

@@ -20,7 +20,8 @@ use super::{Log, Segment, SegmentInfo, SegmentState, Writer};
 use crate::error::{Error, Result};
 use crate::files::{SEGMENTS_DIR, SegmentKind, fsync_dir, segment_file_name};
 use crate::format::{FILE_HEADER_LEN, FileHeader, SEG_MAGIC, SEG_VERSION, WAL_MAGIC, WAL_VERSION};
-use crate::segment::{SealOptions, SealedSegment, write_sealed};
+use crate::record::RecordBody;
+use crate::segment::{SealOptions, SealedSegment, train_dictionary, write_sealed};
 use crate::wal::{WalSegment, file};
 
 /// Records read from a WAL at a time while sealing.
@@ -181,6 +182,14 @@ pub(crate) fn seal_wal(
         first_seq: first,
         prev_chain_hash: wal.prev_chain_hash(),
     };
+    let dictionary = if options.dictionary_bytes > 0 {
+        train_dictionary(
+            &dictionary_samples(wal, options.dictionary_bytes)?,
+            options.dictionary_bytes,
+        )
+    } else {
+        None
+    };
     let records = (first..next).step_by(SEAL_CHUNK as usize).flat_map(|from| {
         let chunk = wal.read(from, (from + SEAL_CHUNK).min(next));
         let items: Vec<Result<_>> = match chunk {
@@ -189,7 +198,13 @@ pub(crate) fn seal_wal(
         };
         items
     });
-    let summary = write_sealed(&path, &header, records, options)?;
+    let summary = write_sealed(
+        &path,
+        &header,
+        records,
+        options,
+        dictionary.as_deref().unwrap_or_default(),
+    )?;
     if summary.last_chain_hash != wal.last_chain_hash() || summary.stats.records != next - first {
         return Err(Error::corrupted(
             &path,
@@ -198,6 +213,27 @@ pub(crate) fn seal_wal(
         ));
     }
     Ok(Arc::new(SealedSegment::open(&path)?))
+}
+
+/// Bodies to train a dictionary of `dictionary_bytes` on: evenly spaced runs
+/// of records adding up to about a hundred times the dictionary's size (what
+/// zstd advises), read from the WAL.
+fn dictionary_samples(wal: &WalSegment, dictionary_bytes: usize) -> Result<Vec<Vec<u8>>> {
+    const RUN: u64 = 64;
+    let (first, next) = (wal.first_seq(), wal.next_seq());
+    let wanted = 100 * dictionary_bytes as u64;
+    // Read one run of every `stride` records: all of them when the WAL holds
+    // less than `wanted`.
+    let stride = (RUN * wal.stats().body_bytes / wanted.max(1)).max(RUN);
+    let mut samples = Vec::new();
+    for from in (first..next).step_by(stride as usize) {
+        for (record, _) in wal.read(from, (from + RUN).min(next))? {
+            if let RecordBody::Stored(body) = record.body {
+                samples.push(body);
+            }
+        }
+    }
+    Ok(samples)
 }
 
 /// Deletes a WAL whose sealed segment is durable.

@@ -11,7 +11,7 @@ pub mod reader;
 pub mod writer;
 
 pub use reader::SealedSegment;
-pub use writer::{SealOptions, write_sealed};
+pub use writer::{SealOptions, train_dictionary, write_sealed};
 
 use crate::record::RecordRef;
 

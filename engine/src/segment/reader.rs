@@ -11,6 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use zstd::dict::DecoderDictionary;
 
 use super::SegmentStats;
 use super::block;
@@ -24,13 +25,25 @@ use crate::record::{Receipt, Record, RecordRef};
 const MAX_BLOCK_BYTES: u32 = 256 << 20;
 
 /// An open sealed segment.
-#[derive(Debug)]
 pub struct SealedSegment {
     path: PathBuf,
     map: Mmap,
     header: FileHeader,
     footer: Footer,
     blocks: Vec<BlockMeta>,
+    /// The blocks' zstd dictionary (an empty one when there is none).
+    dictionary: DecoderDictionary<'static>,
+}
+
+impl std::fmt::Debug for SealedSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSegment")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("footer", &self.footer)
+            .field("blocks", &self.blocks.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SealedSegment {
@@ -106,24 +119,35 @@ impl SealedSegment {
             next_seq += u64::from(b.count);
             next_offset += u64::from(b.compressed_len);
         }
-        if next_offset != footer.index_offset || next_seq - header.first_seq != footer.stats.records
+        if next_offset != footer.dictionary_offset
+            || footer.dictionary_offset + u64::from(footer.dictionary_len) != footer.index_offset
+            || next_seq - header.first_seq != footer.stats.records
         {
             return Err(bad(
                 footer_at,
                 format!(
-                    "footer says {} records ending before offset {}, the blocks hold {} ending at {next_offset}",
+                    "footer says {} records ending before offset {} and a {}-byte dictionary before the index at {}; the blocks hold {} ending at {next_offset}",
                     footer.stats.records,
+                    footer.dictionary_offset,
+                    footer.dictionary_len,
                     footer.index_offset,
                     next_seq - header.first_seq
                 ),
             ));
         }
+        let dict_at = footer.dictionary_offset as usize;
+        let dict_bytes = &map[dict_at..dict_at + footer.dictionary_len as usize];
+        if crc32fast::hash(dict_bytes) != footer.dictionary_crc {
+            return Err(bad(dict_at, "dictionary checksum mismatch".into()));
+        }
+        let dictionary = DecoderDictionary::copy(dict_bytes);
         Ok(SealedSegment {
             path: path.to_path_buf(),
             map,
             header,
             footer,
             blocks,
+            dictionary,
         })
     }
 
@@ -165,6 +189,11 @@ impl SealedSegment {
     /// Size of the file.
     pub fn file_bytes(&self) -> u64 {
         self.map.len() as u64
+    }
+
+    /// Size of the zstd dictionary stored in the file (0: none).
+    pub fn dictionary_len(&self) -> u32 {
+        self.footer.dictionary_len
     }
 
     /// The block index.
@@ -212,7 +241,8 @@ impl SealedSegment {
         if crc32fast::hash(compressed) != meta.crc32 {
             return Err(bad("checksum mismatch".into()));
         }
-        let raw = zstd::bulk::decompress(compressed, meta.uncompressed_len as usize)
+        let raw = zstd::bulk::Decompressor::with_prepared_dictionary(&self.dictionary)
+            .and_then(|mut d| d.decompress(compressed, meta.uncompressed_len as usize))
             .map_err(|e| bad(format!("does not decompress: {e}")))?;
         if raw.len() != meta.uncompressed_len as usize {
             return Err(bad(format!(

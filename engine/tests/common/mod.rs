@@ -55,6 +55,7 @@ pub fn small_policy(fsync: FsyncPolicy, max_records: u64) -> Policy {
         compression: SealOptions {
             block_bytes: 4096,
             zstd_level: 3,
+            ..SealOptions::default()
         },
         ..Policy::default()
     }
