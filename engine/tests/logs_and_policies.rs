@@ -77,6 +77,28 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
     );
     let receipts = log.append(common::events(3, 5)).unwrap();
     assert_eq!(receipts[0].seq, 3);
+
+    // Large batches are prepared in parallel parts: the error still names the
+    // first bad event, and nothing is appended.
+    let mut large = common::events(5, 1005);
+    large[900].action = String::new();
+    large[700].action = "no spaces allowed".into();
+    match log.append(large) {
+        Err(Error::InvalidEvent { index, field, .. }) => {
+            assert_eq!((index, field.as_str()), (700, "action"))
+        }
+        other => panic!("expected InvalidEvent, got {other:?}"),
+    }
+    assert_eq!(log.visible_seq(), 5);
+    let receipts = log.append(common::events(5, 1005)).unwrap();
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (5..1005).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        log.read(900).unwrap().event().unwrap().unwrap(),
+        common::event(900)
+    );
     let too_many = vec![common::event(0); Policy::default().limits.max_batch_events + 1];
     assert!(matches!(
         log.append(too_many),

@@ -89,8 +89,12 @@ pub fn validate(event: &Event, index: usize, limits: &Limits) -> Result<(), Erro
     }
     if let Some(details) = &event.details {
         for (key, value) in details {
-            check_details(value, 2, limits, &format!("details.{key}"))
-                .map_err(|(field, reason)| bad(&field, reason))?;
+            check_details(value, 2, limits).map_err(|(mut path, reason)| {
+                path.push(key.clone());
+                path.push("details".into());
+                path.reverse();
+                bad(&join_path(&path), reason)
+            })?;
         }
     }
     Ok(())
@@ -139,17 +143,18 @@ fn check_action(action: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Depth and string limits inside `details`; `path` names `value`.
+/// Depth and string limits inside `details`. On failure, returns the path
+/// from the offending value up to `value` (innermost first; array indexes as
+/// `[i]`), built only then, so the common case allocates nothing.
 fn check_details(
     value: &serde_json::Value,
     depth: usize,
     limits: &Limits,
-    path: &str,
-) -> Result<(), (String, String)> {
+) -> Result<(), (Vec<String>, String)> {
     use serde_json::Value;
     match value {
         Value::String(s) if s.len() > limits.max_string_bytes => Err((
-            path.to_string(),
+            Vec::new(),
             format!(
                 "{} bytes is over the limit of {} bytes",
                 s.len(),
@@ -157,20 +162,38 @@ fn check_details(
             ),
         )),
         Value::Array(_) | Value::Object(_) if depth > limits.max_details_depth => Err((
-            path.to_string(),
+            Vec::new(),
             format!(
                 "nested deeper than the limit of {} levels",
                 limits.max_details_depth
             ),
         )),
         Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
-            check_details(item, depth + 1, limits, &format!("{path}[{i}]"))
+            check_details(item, depth + 1, limits).map_err(|(mut path, reason)| {
+                path.push(format!("[{i}]"));
+                (path, reason)
+            })
         }),
         Value::Object(map) => map.iter().try_for_each(|(key, item)| {
-            check_details(item, depth + 1, limits, &format!("{path}.{key}"))
+            check_details(item, depth + 1, limits).map_err(|(mut path, reason)| {
+                path.push(key.clone());
+                (path, reason)
+            })
         }),
         _ => Ok(()),
     }
+}
+
+/// `details`, `a`, `[0]`, `b` → `details.a[0].b`.
+fn join_path(parts: &[String]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        if !out.is_empty() && !part.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 
 use std::sync::atomic::Ordering;
 
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
 use super::{FsyncPolicy, Log};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
@@ -21,6 +24,36 @@ use crate::wal::WalEntry;
 use crate::wal::file::write_frame;
 use crate::wal::frame::{CHAIN_HASH_LEN, FRAME_HEADER_LEN, seal_frame};
 
+/// Frame buffers kept between batches. A batch of a thousand events needs
+/// about 400 KB, which the allocator would otherwise map and unmap (and the
+/// kernel fault in and zero) on every append.
+#[derive(Debug, Default)]
+pub(crate) struct FramePool(Mutex<Vec<Vec<u8>>>);
+
+/// Events below which a batch is prepared on the calling thread alone; larger
+/// batches are split in parts of at least this many.
+const PARALLEL_CHUNK: usize = 128;
+
+/// Buffers kept, and the largest one kept.
+const POOLED_FRAMES: usize = 16;
+const POOLED_FRAME_BYTES: usize = 8 << 20;
+
+impl FramePool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    fn give(&self, mut frame: Vec<u8>) {
+        if frame.capacity() <= POOLED_FRAME_BYTES {
+            frame.clear();
+            let mut pool = self.0.lock();
+            if pool.len() < POOLED_FRAMES {
+                pool.push(frame);
+            }
+        }
+    }
+}
+
 /// A batch encoded into a frame whose seqs and chain hashes are still blank.
 struct PreparedBatch {
     frame: Vec<u8>,
@@ -29,6 +62,7 @@ struct PreparedBatch {
 }
 
 /// Where one record sits in the prepared frame.
+#[derive(Clone, Copy)]
 struct Slot {
     /// Offset of the record in the frame.
     at: usize,
@@ -72,19 +106,57 @@ impl Log {
         Ok(receipts)
     }
 
-    /// Validates, sanitises and encodes the batch into a blank frame.
+    /// Validates, sanitises and encodes the batch into a blank frame. Large
+    /// batches are split into one part per core, prepared in parallel.
     fn prepare(&self, events: Vec<Event>, ingest_time: i64) -> Result<PreparedBatch> {
-        let limits = &self.policy.limits;
+        let count = events.len();
+        let parts: Vec<Result<PreparedBatch>> = if count >= 2 * PARALLEL_CHUNK {
+            let chunk = PARALLEL_CHUNK.max(count.div_ceil(rayon::current_num_threads()));
+            events
+                .into_par_iter()
+                .enumerate()
+                .chunks(chunk)
+                .map(|part| self.prepare_part(part, ingest_time))
+                .collect()
+        } else {
+            vec![self.prepare_part(events.into_iter().enumerate(), ingest_time)]
+        };
         let mut batch = PreparedBatch {
-            frame: Vec::with_capacity(FRAME_HEADER_LEN + 4 + events.len() * 512),
-            slots: Vec::with_capacity(events.len()),
+            frame: self.frames.take(),
+            slots: Vec::with_capacity(count),
             stats: SegmentStats::default(),
         };
         batch.frame.resize(FRAME_HEADER_LEN, 0);
-        batch
-            .frame
-            .extend_from_slice(&(events.len() as u32).to_le_bytes());
-        for (i, mut event) in events.into_iter().enumerate() {
+        batch.frame.extend_from_slice(&(count as u32).to_le_bytes());
+        for part in parts {
+            let part = part?;
+            let base = batch.frame.len();
+            batch.frame.extend_from_slice(&part.frame);
+            batch.slots.extend(part.slots.iter().map(|s| Slot {
+                at: base + s.at,
+                ..*s
+            }));
+            batch.stats.merge(&part.stats);
+            self.frames.give(part.frame);
+            self.check_batch_bytes(batch.frame.len(), base)?;
+        }
+        Ok(batch)
+    }
+
+    /// Encodes consecutive events of a batch (with their batch indexes) as
+    /// frame records, at offsets relative to the part.
+    fn prepare_part(
+        &self,
+        events: impl IntoIterator<Item = (usize, Event)>,
+        ingest_time: i64,
+    ) -> Result<PreparedBatch> {
+        let limits = &self.policy.limits;
+        let mut part = PreparedBatch {
+            frame: self.frames.take(),
+            slots: Vec::new(),
+            stats: SegmentStats::default(),
+        };
+        for (i, mut event) in events {
             validate(&event, i, limits)?;
             self.sanitizer.apply(&mut event);
             if event.id.is_empty() {
@@ -93,36 +165,42 @@ impl Log {
             let time = *event.time.get_or_insert(ingest_time);
             // The body is encoded in place, after its record header; the
             // seq in that header is filled in under the writer lock.
-            let at = batch.frame.len();
+            let at = part.frame.len();
             let body_at = at + RECORD_HEADER_LEN;
-            batch.frame.resize(body_at, 0);
-            body::encode_into(&event, &mut batch.frame);
-            let body_len = batch.frame.len() - body_at;
+            part.frame.resize(body_at, 0);
+            body::encode_into(&event, &mut part.frame);
+            let body_len = part.frame.len() - body_at;
             check_body_size(body_len, i, limits)?;
-            if batch.frame.len() > limits.max_batch_bytes {
-                return Err(Error::invalid(
-                    "batch",
-                    format!(
-                        "the encoded events exceed the limit of {} bytes per batch (at event {i})",
-                        limits.max_batch_bytes
-                    ),
-                ));
-            }
-            batch.frame[at..body_at].copy_from_slice(&record_header(
+            self.check_batch_bytes(part.frame.len(), i)?;
+            part.frame[at..body_at].copy_from_slice(&record_header(
                 0,
                 ingest_time,
                 KIND_BODY,
                 body_len,
             ));
-            batch.slots.push(Slot {
+            part.slots.push(Slot {
                 at,
                 len: RECORD_HEADER_LEN + body_len,
-                digest: chain::body_digest(&batch.frame[body_at..]),
+                digest: chain::body_digest(&part.frame[body_at..]),
             });
-            batch.frame.extend_from_slice(&[0; CHAIN_HASH_LEN]);
-            batch.stats.add_event(time, ingest_time, body_len);
+            part.frame.extend_from_slice(&[0; CHAIN_HASH_LEN]);
+            part.stats.add_event(time, ingest_time, body_len);
         }
-        Ok(batch)
+        Ok(part)
+    }
+
+    /// Refuses a batch whose frame has grown to `bytes` (at event `at`).
+    fn check_batch_bytes(&self, bytes: usize, at: usize) -> Result<()> {
+        let max = self.policy.limits.max_batch_bytes;
+        if bytes > max {
+            return Err(Error::invalid(
+                "batch",
+                format!(
+                    "the encoded events exceed the limit of {max} bytes per batch (at event {at})"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Assigns seqs, extends the chain and writes the frame; returns the
@@ -172,6 +250,9 @@ impl Log {
         if self.policy.fsync != FsyncPolicy::Always {
             self.visible.store(w.next_seq, Ordering::Release);
         }
-        Ok((receipts, (w.generation, w.offset)))
+        let target = (w.generation, w.offset);
+        drop(w);
+        self.frames.give(batch.frame);
+        Ok((receipts, target))
     }
 }

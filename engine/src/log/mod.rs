@@ -165,6 +165,7 @@ pub struct Log {
     pub(crate) seal_lock: Mutex<()>,
     checkpoint_lock: Mutex<()>,
     poison: Mutex<Option<String>>,
+    frames: append::FramePool,
 }
 
 impl Log {

@@ -177,6 +177,7 @@ impl Log {
             seal_lock: Mutex::new(()),
             checkpoint_lock: Mutex::new(()),
             poison: Mutex::new(None),
+            frames: Default::default(),
         })
     }
 }
