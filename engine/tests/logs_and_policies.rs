@@ -104,6 +104,16 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
         log.append(too_many),
         Err(Error::InvalidArgument { .. })
     ));
+    let mut big = common::event(0);
+    big.message = "m".repeat(4000);
+    big.reason = "r".repeat(4000);
+    match log.append(vec![big; 5000]) {
+        Err(e @ Error::InvalidArgument { .. }) => {
+            assert!(e.to_string().contains("bytes per batch"), "{e}")
+        }
+        other => panic!("expected the batch byte limit, got {other:?}"),
+    }
+    assert_eq!(log.visible_seq(), 1005);
 }
 
 #[test]
