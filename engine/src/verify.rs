@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
+use rayon::prelude::*;
 
 use crate::chain::{self, Hash};
 use crate::checkpoint::{self, Checkpoint};
@@ -401,36 +402,22 @@ fn check_blocks_in_parallel(
     range: &Range<u64>,
     expected_heads: &BTreeMap<u64, Hash>,
 ) -> Vec<std::result::Result<BlockFindings, (u64, Error)>> {
-    let check = |i: usize| {
-        let mut found = BlockFindings::default();
-        segment
-            .check_block(i, |record, receipt| {
-                if range.contains(&record.seq) {
-                    found.records += 1;
-                    found.body_bytes += record.body_len() as u64;
-                    if expected_heads.contains_key(&(record.seq + 1)) {
-                        found.heads.push((record.seq, receipt.chain_hash));
+    blocks
+        .par_iter()
+        .map(|&i| {
+            let mut found = BlockFindings::default();
+            segment
+                .check_block(i, |record, receipt| {
+                    if range.contains(&record.seq) {
+                        found.records += 1;
+                        found.body_bytes += record.body_len() as u64;
+                        if expected_heads.contains_key(&(record.seq + 1)) {
+                            found.heads.push((record.seq, receipt.chain_hash));
+                        }
                     }
-                }
-            })
-            .map(|()| found)
-            .map_err(|e| (segment.blocks()[i].first_seq, e))
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(blocks.len().max(1));
-    if threads <= 1 {
-        return blocks.iter().map(|&i| check(i)).collect();
-    }
-    let per_thread = blocks.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = blocks
-            .chunks(per_thread)
-            .map(|chunk| scope.spawn(|| chunk.iter().map(|&i| check(i)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("block checks do not panic"))
-            .collect()
-    })
+                })
+                .map(|()| found)
+                .map_err(|e| (segment.blocks()[i].first_seq, e))
+        })
+        .collect()
 }

@@ -9,7 +9,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use zstd::dict::EncoderDictionary;
 
 use super::SegmentStats;
 use super::block::BlockBuilder;
@@ -93,9 +95,9 @@ pub fn write_sealed(
         out: BufWriter::with_capacity(1 << 20, file),
         path: &tmp,
         pos: 0,
-        compressor: zstd::bulk::Compressor::with_dictionary(options.zstd_level, dictionary)
-            .map_err(Error::io("start compressing", &tmp))?,
+        dictionary: EncoderDictionary::copy(dictionary, options.zstd_level),
         blocks: Vec::new(),
+        pending: Vec::new(),
         block: BlockBuilder::default(),
         block_stats: SegmentStats::default(),
         block_prev: header.prev_chain_hash,
@@ -121,6 +123,7 @@ pub fn write_sealed(
         }
     }
     builder.finish_block(header.first_seq + stats.records, chain_hash)?;
+    builder.write_pending()?;
     let dictionary_offset = builder.pos;
     builder.write(dictionary)?;
 
@@ -157,12 +160,19 @@ pub fn write_sealed(
     })
 }
 
+/// Blocks compressed together, in parallel, before being written in order.
+const PARALLEL_BLOCKS: usize = 16;
+
 struct Builder<'a> {
     out: BufWriter<File>,
     path: &'a Path,
     pos: u64,
-    compressor: zstd::bulk::Compressor<'static>,
+    dictionary: EncoderDictionary<'static>,
+    /// Blocks written so far.
     blocks: Vec<BlockMeta>,
+    /// Finished blocks waiting to be compressed and written; their metas
+    /// lack offset, compressed length and CRC.
+    pending: Vec<(Vec<u8>, BlockMeta)>,
     block: BlockBuilder,
     block_stats: SegmentStats,
     block_prev: Hash,
@@ -177,33 +187,60 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Compresses and writes the pending block, if any; `next_seq` and
-    /// `chain_hash` are the seq and chain hash after its last record.
+    /// Ends the block being built, if any; `next_seq` and `chain_hash` are
+    /// the seq and chain hash after its last record.
     fn finish_block(&mut self, next_seq: u64, chain_hash: Hash) -> Result<()> {
         if self.block.count() == 0 {
             return Ok(());
         }
         let raw = self.block.take();
-        let compressed = self
-            .compressor
-            .compress(&raw)
-            .map_err(Error::io("compress block for", self.path))?;
         let count = self.block_stats.records as u32;
         let meta = BlockMeta {
             first_seq: next_seq - u64::from(count),
             count,
-            offset: self.pos,
-            compressed_len: compressed.len() as u32,
+            offset: 0,
+            compressed_len: 0,
             uncompressed_len: raw.len() as u32,
-            crc32: crc32fast::hash(&compressed),
+            crc32: 0,
             min_time: self.block_stats.min_time,
             max_time: self.block_stats.max_time,
             prev_chain_hash: self.block_prev,
         };
-        self.write(&compressed)?;
-        self.blocks.push(meta);
+        self.pending.push((raw, meta));
         self.block_stats = SegmentStats::default();
         self.block_prev = chain_hash;
+        if self.pending.len() >= PARALLEL_BLOCKS {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Compresses the pending blocks on every core, then writes them in order.
+    fn write_pending(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let per_thread = pending.len().div_ceil(rayon::current_num_threads()).max(1);
+        let dictionary = &self.dictionary;
+        let compressed: Vec<std::io::Result<Vec<Vec<u8>>>> = pending
+            .par_chunks(per_thread)
+            .map(|chunk| {
+                let mut compressor = zstd::bulk::Compressor::with_prepared_dictionary(dictionary)?;
+                chunk
+                    .iter()
+                    .map(|(raw, _)| compressor.compress(raw))
+                    .collect()
+            })
+            .collect();
+        let mut metas = pending.into_iter().map(|(_, meta)| meta);
+        for chunk in compressed {
+            for bytes in chunk.map_err(Error::io("compress block for", self.path))? {
+                let mut meta = metas.next().expect("one meta per compressed block");
+                meta.offset = self.pos;
+                meta.compressed_len = bytes.len() as u32;
+                meta.crc32 = crc32fast::hash(&bytes);
+                self.write(&bytes)?;
+                self.blocks.push(meta);
+            }
+        }
         Ok(())
     }
 }
