@@ -107,13 +107,7 @@ impl Log {
         }
         let active = wals.pop();
         for wal in wals {
-            check_follows(
-                wal.path(),
-                &wal_header(&wal, &log_id),
-                &log_id,
-                next_seq,
-                &prev,
-            )?;
+            check_follows(wal.path(), wal.header(), &log_id, next_seq, &prev)?;
             tracing::info!(file = %wal.path().display(), "sealing WAL left behind by a crash during rotation");
             let sealed = seal_wal(&wal, log_id, &manifest.policy.compression)?;
             remove_wal(&wal)?;
@@ -123,13 +117,7 @@ impl Log {
         }
         let active = match active {
             Some(wal) => {
-                check_follows(
-                    wal.path(),
-                    &wal_header(&wal, &log_id),
-                    &log_id,
-                    next_seq,
-                    &prev,
-                )?;
+                check_follows(wal.path(), wal.header(), &log_id, next_seq, &prev)?;
                 next_seq = wal.next_seq();
                 prev = wal.last_chain_hash();
                 Arc::new(wal)
@@ -242,16 +230,6 @@ fn sealed_matches(seg_path: &Path, wal: &WalSegment) -> bool {
             && s.prev_chain_hash() == wal.prev_chain_hash()
             && s.last_chain_hash() == wal.last_chain_hash()
     })
-}
-
-fn wal_header(wal: &WalSegment, log_id: &[u8; 16]) -> FileHeader {
-    FileHeader {
-        magic: WAL_MAGIC,
-        version: WAL_VERSION,
-        log_id: *log_id,
-        first_seq: wal.first_seq(),
-        prev_chain_hash: wal.prev_chain_hash(),
-    }
 }
 
 /// Checks that the segment file `path` continues the log at `next_seq` after

@@ -22,7 +22,7 @@ use crate::files::{SEGMENTS_DIR, SegmentKind, fsync_dir, segment_file_name};
 use crate::format::{FILE_HEADER_LEN, FileHeader, SEG_MAGIC, SEG_VERSION, WAL_MAGIC, WAL_VERSION};
 use crate::record::RecordBody;
 use crate::segment::{SealOptions, SealedSegment, train_dictionary, write_sealed};
-use crate::wal::{WalSegment, file};
+use crate::wal::WalSegment;
 
 /// Records read from a WAL at a time while sealing.
 const SEAL_CHUNK: u64 = 4096;
@@ -138,15 +138,7 @@ impl Log {
             .dir
             .join(SEGMENTS_DIR)
             .join(segment_file_name(w.next_seq, SegmentKind::Wal));
-        let new_file = file::create(&path, &header)?;
-        let active = Arc::new(WalSegment::new(
-            path,
-            new_file,
-            header,
-            Vec::new(),
-            Default::default(),
-            FILE_HEADER_LEN as u64,
-        ));
+        let active = Arc::new(WalSegment::create(path, header)?);
         w.active = active.clone();
         w.generation += 1;
         w.offset = FILE_HEADER_LEN as u64;

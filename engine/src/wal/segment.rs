@@ -18,7 +18,7 @@ use super::frame::CHAIN_HASH_LEN;
 use super::scan::WalEntry;
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
-use crate::format::FileHeader;
+use crate::format::{FILE_HEADER_LEN, FileHeader};
 use crate::record::{Receipt, Record};
 use crate::segment::SegmentStats;
 
@@ -58,6 +58,28 @@ impl WalSegment {
                 file_len,
             }),
         }
+    }
+
+    /// Creates the empty WAL file `path` (crash-safely, see
+    /// [`super::file::create`]) holding only `header`.
+    ///
+    /// # Errors
+    /// I/O errors naming the file.
+    pub fn create(path: PathBuf, header: FileHeader) -> Result<WalSegment> {
+        let file = super::file::create(&path, &header)?;
+        Ok(WalSegment::new(
+            path,
+            file,
+            header,
+            Vec::new(),
+            SegmentStats::default(),
+            FILE_HEADER_LEN as u64,
+        ))
+    }
+
+    /// The file header.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
     }
 
     /// The file.
