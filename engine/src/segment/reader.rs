@@ -116,7 +116,9 @@ impl SealedSegment {
                     format!("block {i} at offset {} is out of place", b.offset),
                 ));
             }
-            next_seq += u64::from(b.count);
+            next_seq = next_seq
+                .checked_add(u64::from(b.count))
+                .ok_or_else(|| bad(at, format!("block {i}: seqs run past the largest seq")))?;
             next_offset += u64::from(b.compressed_len);
         }
         if next_offset != footer.dictionary_offset

@@ -12,7 +12,7 @@ use std::path::Path;
 use super::frame::{FRAME_HEADER_LEN, FRAME_MAGIC, check_frame, decode_payload};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
-use crate::format::{FILE_HEADER_LEN, FileHeader, WAL_MAGIC, WAL_VERSION};
+use crate::format::{FILE_HEADER_LEN, FileHeader, WAL_MAGIC, WAL_VERSION, u32_at};
 use crate::segment::SegmentStats;
 
 /// Where one record lives in a WAL file.
@@ -83,11 +83,11 @@ pub fn scan_wal(bytes: &[u8], path: &Path) -> Result<WalScan> {
         let payload = match check_frame(&bytes[pos..]) {
             Ok(payload) => payload,
             Err(reason) => {
-                if let Some(next) = next_intact_frame(bytes, pos + 1) {
+                if let Some(following) = frame_after(bytes, pos + 1) {
                     return Err(Error::corrupted(
                         path,
                         pos as u64,
-                        format!("{reason}, and an intact frame follows at offset {next}"),
+                        format!("{reason}, and {following}"),
                     ));
                 }
                 torn = Some(TornTail {
@@ -103,7 +103,11 @@ pub fn scan_wal(bytes: &[u8], path: &Path) -> Result<WalScan> {
             .map_err(|(at, reason)| Error::corrupted(path, (payload_at + at) as u64, reason))?;
         for r in records {
             let offset = (payload_at + r.offset) as u64;
-            let expected_seq = header.first_seq + entries.len() as u64;
+            let expected_seq = header
+                .first_seq
+                .checked_add(entries.len() as u64 + 1)
+                .map(|after| after - 1)
+                .ok_or_else(|| Error::corrupted(path, offset, "seqs run past the largest seq"))?;
             if r.record.seq != expected_seq {
                 return Err(Error::corrupted(
                     path,
@@ -140,8 +144,33 @@ pub fn scan_wal(bytes: &[u8], path: &Path) -> Result<WalScan> {
     })
 }
 
-/// Offset of the first intact frame at or after `from`, if any.
-fn next_intact_frame(bytes: &[u8], from: usize) -> Option<usize> {
+/// Describes the first intact frame at or after `from`, if there is one.
+///
+/// Checksumming every candidate could take quadratic time on crafted input
+/// (many frame magics, each declaring a long payload), so the work is capped
+/// at a few passes over the file; past that the answer is "cannot rule one
+/// out", which the caller treats like an intact frame: refusing to drop data
+/// is the safe side.
+fn frame_after(bytes: &[u8], from: usize) -> Option<String> {
     let end = bytes.len().checked_sub(FRAME_HEADER_LEN)?;
-    (from..=end).find(|&p| bytes[p..p + 4] == FRAME_MAGIC && check_frame(&bytes[p..]).is_ok())
+    let mut budget = 4 * bytes.len() + (1 << 20);
+    for p in from..=end {
+        if bytes[p..p + 4] != FRAME_MAGIC {
+            continue;
+        }
+        let declared = u32_at(bytes, p + 8) as usize;
+        if declared > bytes.len() - p - FRAME_HEADER_LEN {
+            continue; // its payload would run past the end: not intact
+        }
+        if declared > budget {
+            return Some(format!(
+                "frame-like bytes at offset {p} and after are too many to rule out an intact frame"
+            ));
+        }
+        budget -= declared;
+        if check_frame(&bytes[p..]).is_ok() {
+            return Some(format!("an intact frame follows at offset {p}"));
+        }
+    }
+    None
 }
