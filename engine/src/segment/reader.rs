@@ -142,6 +142,13 @@ impl SealedSegment {
         if crc32fast::hash(dict_bytes) != footer.dictionary_crc {
             return Err(bad(dict_at, "dictionary checksum mismatch".into()));
         }
+        // `DecoderDictionary::copy` panics on bytes zstd rejects: ask first.
+        if zstd::zstd_safe::DDict::try_create(dict_bytes).is_none() {
+            return Err(bad(
+                dict_at,
+                "the dictionary is not one zstd can load".into(),
+            ));
+        }
         let dictionary = DecoderDictionary::copy(dict_bytes);
         Ok(SealedSegment {
             path: path.to_path_buf(),
