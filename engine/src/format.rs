@@ -3,9 +3,10 @@
 //! on-disk layout is stated in one place (see `docs/format.md`).
 //!
 //! ```text
-//! Format: file header (72 bytes) = {
+//! Format: file header (80 bytes) = {
 //!   magic: [u8; 8] | version: u16 | reserved: u16 = 0 | log_id: [u8; 16]
-//!   | first_seq: u64 | prev_chain_hash: [u8; 32] | crc32: u32 of bytes 0..68 }
+//!   | first_seq: u64 | prev_chain_hash: [u8; 32] | frame_salt: u64
+//!   | crc32: u32 of bytes 0..76 }
 //! ```
 //! All integers are little-endian.
 
@@ -20,7 +21,9 @@ pub const WAL_VERSION: u16 = 1;
 /// Format version of sealed segment files written by this code.
 pub const SEG_VERSION: u16 = 1;
 /// Length of the file header.
-pub const FILE_HEADER_LEN: usize = 72;
+pub const FILE_HEADER_LEN: usize = 80;
+/// Offset of the header's checksum.
+pub const FILE_HEADER_CRC_AT: usize = 76;
 
 /// The header at offset 0 of WAL and sealed segment files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +38,15 @@ pub struct FileHeader {
     pub first_seq: u64,
     /// Chain hash of the record before `first_seq` (genesis for seq 0).
     pub prev_chain_hash: Hash,
+    /// WAL files: a random value that seeds every frame checksum, so bytes a
+    /// client puts in an event can never pass for a frame of this file.
+    /// Sealed files: 0.
+    pub frame_salt: u64,
 }
 
 impl FileHeader {
-    /// The 72 header bytes.
-    // Format: { magic | version | reserved | log_id | first_seq | prev_chain_hash | crc32 }
+    /// The 80 header bytes.
+    // Format: { magic | version | reserved | log_id | first_seq | prev_chain_hash | frame_salt | crc32 }
     pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
         let mut out = [0u8; FILE_HEADER_LEN];
         out[0..8].copy_from_slice(&self.magic);
@@ -47,8 +54,9 @@ impl FileHeader {
         out[12..28].copy_from_slice(&self.log_id);
         out[28..36].copy_from_slice(&self.first_seq.to_le_bytes());
         out[36..68].copy_from_slice(&self.prev_chain_hash);
-        let crc = crc32fast::hash(&out[0..68]);
-        out[68..72].copy_from_slice(&crc.to_le_bytes());
+        out[68..76].copy_from_slice(&self.frame_salt.to_le_bytes());
+        let crc = crc32fast::hash(&out[..FILE_HEADER_CRC_AT]);
+        out[FILE_HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -71,8 +79,7 @@ impl FileHeader {
                 String::from_utf8_lossy(&magic)
             ));
         }
-        let stored_crc = u32::from_le_bytes(buf[68..72].try_into().expect("4 bytes"));
-        if crc32fast::hash(&buf[0..68]) != stored_crc {
+        if crc32fast::hash(&buf[..FILE_HEADER_CRC_AT]) != u32_at(buf, FILE_HEADER_CRC_AT) {
             return Err("file header checksum mismatch".into());
         }
         let version = u16::from_le_bytes([buf[8], buf[9]]);
@@ -87,6 +94,7 @@ impl FileHeader {
             log_id: buf[12..28].try_into().expect("16 bytes"),
             first_seq: u64::from_le_bytes(buf[28..36].try_into().expect("8 bytes")),
             prev_chain_hash: buf[36..68].try_into().expect("32 bytes"),
+            frame_salt: u64_at(buf, 68),
         })
     }
 }
@@ -123,6 +131,7 @@ mod tests {
             log_id: [1; 16],
             first_seq: 42,
             prev_chain_hash: [9; 32],
+            frame_salt: 77,
         };
         let bytes = h.encode();
         assert_eq!(

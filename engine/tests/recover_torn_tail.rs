@@ -94,3 +94,32 @@ fn offline_verify_reports_a_torn_tail_without_failing() {
     assert_eq!(torn.offset, start);
     assert_eq!(report.next_seq, KEPT);
 }
+
+/// Found by fuzzing: an event whose text is the bytes of a whole frame. Were
+/// frame checksums not salted per file, a crash while writing its batch
+/// would make recovery see "an intact frame after a damaged one" and refuse
+/// to open the log. Now the embedded bytes are never an intact frame.
+#[test]
+fn an_event_embedding_frame_bytes_cannot_block_recovery() {
+    let data = tempfile::tempdir().unwrap();
+    let (wal, _, _) = build(data.path());
+    {
+        let store = common::open(data.path());
+        let log = store.log("torn").unwrap();
+        let mut crafted = common::event(50);
+        // A frame of 8 payload bytes whose unsalted CRC is valid.
+        crafted.message = "SBAT\u{1}\0\0\0\u{8}\0\0\0Xt,)00000080".into();
+        log.append(vec![crafted]).unwrap();
+    }
+    let len = std::fs::metadata(&wal).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();
+    f.set_len(len - 1).unwrap();
+    drop(f);
+    let store = Store::open(data.path()).unwrap();
+    let log = store.log("torn").unwrap();
+    assert_eq!(
+        log.visible_seq(),
+        KEPT + 2,
+        "only the torn batch is dropped"
+    );
+}

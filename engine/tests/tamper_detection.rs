@@ -139,7 +139,9 @@ fn stored_body_changed_in_the_wal_with_its_checksum_fixed() {
     }
     let record_at = at;
     bytes[record_at + 21 + 5] ^= 0x20;
+    // The frame checksum is seeded with the file's salt (header bytes 68..76).
     let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[68..76]);
     crc.update(&bytes[start + 4..start + 12]);
     crc.update(&bytes[start + 16..start + 16 + len]);
     bytes[start + 12..start + 16].copy_from_slice(&crc.finalize().to_le_bytes());

@@ -234,7 +234,7 @@ impl Log {
             });
             prev = chain_hash;
         }
-        seal_frame(&mut batch.frame);
+        seal_frame(&mut batch.frame, w.active.header().frame_salt);
         if let Err((error, clean)) =
             write_frame(w.active.file(), w.active.path(), w.offset, &batch.frame)
         {

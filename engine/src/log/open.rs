@@ -129,6 +129,7 @@ impl Log {
                     log_id,
                     first_seq: next_seq,
                     prev_chain_hash: prev,
+                    frame_salt: rand::random(),
                 };
                 let path = seg_dir.join(segment_file_name(next_seq, SegmentKind::Wal));
                 let f = file::create(&path, &header)?;

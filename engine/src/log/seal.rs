@@ -133,6 +133,7 @@ impl Log {
             log_id: self.log_id,
             first_seq: w.next_seq,
             prev_chain_hash: w.head,
+            frame_salt: rand::random(),
         };
         let path = self
             .dir
@@ -173,6 +174,7 @@ pub(crate) fn seal_wal(
         log_id,
         first_seq: first,
         prev_chain_hash: wal.prev_chain_hash(),
+        frame_salt: 0,
     };
     let dictionary = if options.dictionary_bytes > 0 {
         train_dictionary(

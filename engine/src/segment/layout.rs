@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Format: sealed segment = {
-//!   file header (72 bytes, see format.rs, magic "STELESEG")
+//!   file header (80 bytes, see format.rs, magic "STELESEG")
 //!   blocks: zstd frames, each one block of records (block.rs)
 //!   dictionary: the zstd dictionary the blocks were compressed with (may be empty)
 //!   block index: BLOCK_META_LEN bytes per block
@@ -29,7 +29,7 @@ pub const BLOCK_META_LEN: usize = 80;
 /// Length of the footer.
 pub const FOOTER_LEN: usize = 128;
 /// Offset of the footer checksum inside the footer.
-const FOOTER_CRC_AT: usize = 116;
+pub const FOOTER_CRC_AT: usize = 116;
 
 /// Where a block is and what it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -277,6 +277,7 @@ mod tests {
             log_id: [3; 16],
             first_seq: 0,
             prev_chain_hash: [4; 32],
+            frame_salt: 0,
         };
         // Small blocks: where a dictionary matters most.
         let options = SealOptions {

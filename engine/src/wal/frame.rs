@@ -3,7 +3,9 @@
 //! ```text
 //! Format: frame = { magic: [u8; 4] = "SBAT" | type: u8 = 1 | reserved: [u8; 3]
 //!                   | len: u32 | crc32: u32 | payload[len] }
-//!   crc32 covers type, reserved, len and the payload
+//!   crc32 = CRC-32 of (frame_salt: u64 from the file header | type | reserved
+//!   | len | payload): the salt is random per WAL file, so no byte string a
+//!   client can put inside an event is a valid frame of the file
 //!   payload = { count: u32 | (record | chain_hash: [u8; 32]) * count }
 //! ```
 //! A batch is written as one frame with one `write`, so a crash leaves it
@@ -25,30 +27,32 @@ pub const MAX_FRAME_PAYLOAD: usize = 1 << 30;
 pub const CHAIN_HASH_LEN: usize = 32;
 
 /// Fills in the header of a frame whose payload starts at
-/// `buf[FRAME_HEADER_LEN..]`.
+/// `buf[FRAME_HEADER_LEN..]`, for a WAL file whose header has `salt`.
 // Format: { magic | type | reserved | len | crc32 }
-pub fn seal_frame(buf: &mut [u8]) {
+pub fn seal_frame(buf: &mut [u8], salt: u64) {
     let len = (buf.len() - FRAME_HEADER_LEN) as u32;
     buf[0..4].copy_from_slice(&FRAME_MAGIC);
     buf[4] = FRAME_TYPE_BATCH;
     buf[5..8].fill(0);
     buf[8..12].copy_from_slice(&len.to_le_bytes());
-    let crc = frame_crc(&buf[4..12], &buf[FRAME_HEADER_LEN..]);
+    let crc = frame_crc(salt, &buf[4..12], &buf[FRAME_HEADER_LEN..]);
     buf[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
-fn frame_crc(type_and_len: &[u8], payload: &[u8]) -> u32 {
+fn frame_crc(salt: u64, type_and_len: &[u8], payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
+    h.update(&salt.to_le_bytes());
     h.update(type_and_len);
     h.update(payload);
     h.finalize()
 }
 
-/// Checks the frame that starts at `buf[0]` and returns its payload.
+/// Checks the frame that starts at `buf[0]`, in a WAL file whose header has
+/// `salt`, and returns its payload.
 ///
 /// # Errors
 /// Why the bytes are not a whole, intact frame.
-pub fn check_frame(buf: &[u8]) -> Result<&[u8], String> {
+pub fn check_frame(buf: &[u8], salt: u64) -> Result<&[u8], String> {
     if buf.len() < FRAME_HEADER_LEN {
         return Err(format!(
             "incomplete frame header: {} of {FRAME_HEADER_LEN} bytes",
@@ -71,7 +75,7 @@ pub fn check_frame(buf: &[u8]) -> Result<&[u8], String> {
             buf.len() - FRAME_HEADER_LEN
         ));
     };
-    if frame_crc(&buf[4..12], payload) != u32_at(buf, 12) {
+    if frame_crc(salt, &buf[4..12], payload) != u32_at(buf, 12) {
         return Err("frame checksum mismatch".into());
     }
     Ok(payload)
@@ -148,14 +152,16 @@ mod tests {
             .encode_into(&mut buf);
             buf.extend_from_slice(&[i as u8; 32]);
         }
-        seal_frame(&mut buf);
+        seal_frame(&mut buf, SALT);
         buf
     }
+
+    const SALT: u64 = 0x5eed;
 
     #[test]
     fn a_sealed_frame_checks_and_decodes() {
         let frame = frame_of(&[b"one", b"two"]);
-        let records = decode_payload(check_frame(&frame).unwrap()).unwrap();
+        let records = decode_payload(check_frame(&frame, SALT).unwrap()).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].record.body, BodyRef::Stored(b"two"));
         assert_eq!(records[1].chain_hash, [1; 32]);
@@ -165,12 +171,22 @@ mod tests {
     fn every_truncation_and_every_flipped_byte_is_caught() {
         let frame = frame_of(&[b"one", b"two"]);
         for cut in 0..frame.len() {
-            assert!(check_frame(&frame[..cut]).is_err(), "cut at {cut}");
+            assert!(check_frame(&frame[..cut], SALT).is_err(), "cut at {cut}");
         }
         for i in 0..frame.len() {
             let mut bad = frame.clone();
             bad[i] ^= 0x01;
-            assert!(check_frame(&bad).is_err(), "flip at {i}");
+            assert!(check_frame(&bad, SALT).is_err(), "flip at {i}");
         }
+    }
+
+    #[test]
+    fn a_frame_of_another_salt_is_not_intact() {
+        let frame = frame_of(&[b"one"]);
+        assert!(
+            check_frame(&frame, SALT + 1)
+                .unwrap_err()
+                .contains("checksum")
+        );
     }
 }

@@ -80,10 +80,10 @@ pub fn scan_wal(bytes: &[u8], path: &Path) -> Result<WalScan> {
     let mut pos = FILE_HEADER_LEN;
     let mut torn = None;
     while pos < bytes.len() {
-        let payload = match check_frame(&bytes[pos..]) {
+        let payload = match check_frame(&bytes[pos..], header.frame_salt) {
             Ok(payload) => payload,
             Err(reason) => {
-                if let Some(following) = frame_after(bytes, pos + 1) {
+                if let Some(following) = frame_after(bytes, pos + 1, header.frame_salt) {
                     return Err(Error::corrupted(
                         path,
                         pos as u64,
@@ -151,7 +151,7 @@ pub fn scan_wal(bytes: &[u8], path: &Path) -> Result<WalScan> {
 /// at a few passes over the file; past that the answer is "cannot rule one
 /// out", which the caller treats like an intact frame: refusing to drop data
 /// is the safe side.
-fn frame_after(bytes: &[u8], from: usize) -> Option<String> {
+fn frame_after(bytes: &[u8], from: usize, salt: u64) -> Option<String> {
     let end = bytes.len().checked_sub(FRAME_HEADER_LEN)?;
     let mut budget = 4 * bytes.len() + (1 << 20);
     for p in from..=end {
@@ -168,7 +168,7 @@ fn frame_after(bytes: &[u8], from: usize) -> Option<String> {
             ));
         }
         budget -= declared;
-        if check_frame(&bytes[p..]).is_ok() {
+        if check_frame(&bytes[p..], salt).is_ok() {
             return Some(format!("an intact frame follows at offset {p}"));
         }
     }
