@@ -24,7 +24,7 @@ fn eight_threads_get_unique_contiguous_seqs_and_a_valid_chain() {
                 for b in 0..60u64 {
                     let n = 1 + (t * 7 + b * 3) % 20;
                     let base = t * 1_000_000 + b * 100;
-                    let batch = log.append(common::events(base, base + n)).unwrap();
+                    let batch = log.append(&common::events(base, base + n)).unwrap();
                     let seqs: Vec<u64> = batch.iter().map(|r| r.seq).collect();
                     let expected: Vec<u64> = (seqs[0]..seqs[0] + n).collect();
                     assert_eq!(seqs, expected, "a batch's seqs are contiguous");

@@ -40,7 +40,7 @@ fn crash_child() {
                 let mut i = 0u64;
                 loop {
                     let n = 1 + (i + t) % 17;
-                    let receipts = match log.append(common::events(i, i + n)) {
+                    let receipts = match log.append(&common::events(i, i + n)) {
                         Ok(receipts) => receipts,
                         Err(e) => return eprintln!("append failed: {e}"),
                     };

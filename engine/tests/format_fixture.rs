@@ -40,7 +40,7 @@ fn write_fixture() {
         .unwrap();
     let events = common::events(0, 650);
     for chunk in events.chunks(50) {
-        log.append(chunk.to_vec()).unwrap();
+        log.append(chunk).unwrap();
     }
     log.checkpoint().unwrap();
     drop(log);
@@ -96,6 +96,6 @@ fn v1_fixture_opens_reads_verifies_and_takes_appends() {
     }
     let report = log.verify(0..u64::MAX, &store.public_key()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
-    let receipts = log.append(common::events(650, 652)).unwrap();
+    let receipts = log.append(&common::events(650, 652)).unwrap();
     assert_eq!(receipts[0].seq, 650);
 }

@@ -61,10 +61,10 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::open(dir.path());
     let log = store.create_log("l", Policy::default()).unwrap();
-    log.append(common::events(0, 3)).unwrap();
+    log.append(&common::events(0, 3)).unwrap();
     let mut batch = common::events(3, 8);
     batch[2].actor.ip = "not-an-ip".into();
-    match log.append(batch) {
+    match log.append(&batch) {
         Err(Error::InvalidEvent { index, field, .. }) => {
             assert_eq!((index, field.as_str()), (2, "actor.ip"))
         }
@@ -75,7 +75,7 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
         3,
         "nothing of the bad batch was appended"
     );
-    let receipts = log.append(common::events(3, 5)).unwrap();
+    let receipts = log.append(&common::events(3, 5)).unwrap();
     assert_eq!(receipts[0].seq, 3);
 
     // Large batches are prepared in parallel parts: the error still names the
@@ -83,14 +83,14 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
     let mut large = common::events(5, 1005);
     large[900].action = String::new();
     large[700].action = "no spaces allowed".into();
-    match log.append(large) {
+    match log.append(&large) {
         Err(Error::InvalidEvent { index, field, .. }) => {
             assert_eq!((index, field.as_str()), (700, "action"))
         }
         other => panic!("expected InvalidEvent, got {other:?}"),
     }
     assert_eq!(log.visible_seq(), 5);
-    let receipts = log.append(common::events(5, 1005)).unwrap();
+    let receipts = log.append(&common::events(5, 1005)).unwrap();
     assert_eq!(
         receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
         (5..1005).collect::<Vec<_>>()
@@ -101,13 +101,13 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
     );
     let too_many = vec![common::event(0); Policy::default().limits.max_batch_events + 1];
     assert!(matches!(
-        log.append(too_many),
+        log.append(&too_many),
         Err(Error::InvalidArgument { .. })
     ));
     let mut big = common::event(0);
     big.message = "m".repeat(4000);
     big.reason = "r".repeat(4000);
-    match log.append(vec![big; 5000]) {
+    match log.append(&vec![big; 5000]) {
         Err(e @ Error::InvalidArgument { .. }) => {
             assert!(e.to_string().contains("bytes per batch"), "{e}")
         }
@@ -141,7 +141,7 @@ fn ids_and_times_are_filled_in_and_fields_sanitised_before_hashing() {
     event.details = serde_json::json!({"password": "hunter2", "user": "bob"})
         .as_object()
         .cloned();
-    log.append(vec![event]).unwrap();
+    log.append(&[event]).unwrap();
     let record = log.read(0).unwrap();
     let stored = record.event().unwrap().unwrap();
     assert_eq!(stored.time, Some(1_800_000_000_000_000_000));
@@ -183,7 +183,7 @@ fn segments_seal_by_count_by_age_and_on_demand_and_are_read_only() {
     policy.seal.max_age_ms = 60_000;
     let log = store.create_log("l", policy).unwrap();
 
-    log.append(common::events(0, 50)).unwrap();
+    log.append(&common::events(0, 50)).unwrap();
     assert_eq!(log.segments().len(), 2, "rotated at 50 records");
     log.finish_seals().unwrap();
     let segments = log.segments();
@@ -199,7 +199,7 @@ fn segments_seal_by_count_by_age_and_on_demand_and_are_read_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o444);
 
-    log.append(common::events(50, 60)).unwrap();
+    log.append(&common::events(50, 60)).unwrap();
     clock.advance(Duration::from_secs(59));
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(log.segments().len(), 2, "not old enough yet");
@@ -219,7 +219,7 @@ fn segments_seal_by_count_by_age_and_on_demand_and_are_read_only() {
         "sealed by age"
     );
 
-    log.append(common::events(60, 61)).unwrap();
+    log.append(&common::events(60, 61)).unwrap();
     let sealed = log.seal().unwrap().unwrap();
     assert_eq!((sealed.first_seq, sealed.next_seq), (60, 61));
     assert!(
@@ -242,7 +242,7 @@ fn interval_and_never_policies_acknowledge_and_persist_across_close() {
             ..Policy::default()
         };
         let log = store.create_log("l", policy).unwrap();
-        log.append(common::events(0, 10)).unwrap();
+        log.append(&common::events(0, 10)).unwrap();
         assert_eq!(log.visible_seq(), 10);
         drop(log);
         store.close().unwrap();
@@ -263,7 +263,7 @@ fn checkpoints_are_signed_on_seal_and_on_request_and_verify() {
         .create_log("l", common::small_policy(FsyncPolicy::Always, 20))
         .unwrap();
     for b in 0..9 {
-        log.append(common::events(b * 5, b * 5 + 5)).unwrap();
+        log.append(&common::events(b * 5, b * 5 + 5)).unwrap();
     }
     log.finish_seals().unwrap();
     let on_request = log.checkpoint().unwrap();

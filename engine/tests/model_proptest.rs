@@ -69,7 +69,7 @@ proptest! {
                 Op::Append(k) => {
                     let base = model.len() as u64;
                     let batch = common::events(base, base + k);
-                    let receipts = store.log("model").unwrap().append(batch.clone()).unwrap();
+                    let receipts = store.log("model").unwrap().append(&batch).unwrap();
                     prop_assert_eq!(receipts.first().unwrap().seq, base);
                     model.extend(batch);
                 }

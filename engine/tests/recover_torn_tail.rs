@@ -19,10 +19,10 @@ fn build(data: &Path) -> (std::path::PathBuf, u64, u64) {
     let log = store
         .create_log("torn", common::small_policy(FsyncPolicy::Always, 1_000_000))
         .unwrap();
-    log.append(common::events(0, 4)).unwrap();
-    log.append(common::events(4, KEPT)).unwrap();
+    log.append(&common::events(0, 4)).unwrap();
+    log.append(&common::events(4, KEPT)).unwrap();
     let start = log.segments().last().unwrap().file_bytes;
-    log.append(common::events(KEPT, KEPT + 2)).unwrap();
+    log.append(&common::events(KEPT, KEPT + 2)).unwrap();
     let info = log.segments().last().unwrap().clone();
     (info.path, start, info.file_bytes)
 }
@@ -36,7 +36,7 @@ fn check_recovered(data: &Path) {
         .map(|r| r.unwrap().event().unwrap().unwrap())
         .collect();
     assert_eq!(kept, common::events(0, KEPT));
-    let receipts = log.append(common::events(100, 103)).unwrap();
+    let receipts = log.append(&common::events(100, 103)).unwrap();
     assert_eq!(receipts[0].seq, KEPT, "new appends continue the seqs");
     assert_eq!(
         log.read(KEPT).unwrap().event().unwrap().unwrap(),
@@ -109,7 +109,7 @@ fn an_event_embedding_frame_bytes_cannot_block_recovery() {
         let mut crafted = common::event(50);
         // A frame of 8 payload bytes whose unsalted CRC is valid.
         crafted.message = "SBAT\u{1}\0\0\0\u{8}\0\0\0Xt,)00000080".into();
-        log.append(vec![crafted]).unwrap();
+        log.append(&[crafted]).unwrap();
     }
     let len = std::fs::metadata(&wal).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();

@@ -21,7 +21,7 @@ fn build() -> tempfile::TempDir {
         .create_log("t", common::small_policy(FsyncPolicy::Never, 100))
         .unwrap();
     for b in 0..45 {
-        log.append(common::events(b * 10, b * 10 + 10)).unwrap();
+        log.append(&common::events(b * 10, b * 10 + 10)).unwrap();
     }
     assert_eq!(log.segments().len(), 5);
     store.close().unwrap();

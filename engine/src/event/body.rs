@@ -37,14 +37,16 @@ const DECODE_CONFIG: bincode::config::Configuration<
 /// Encodes an event whose `time` and `id` are already set.
 pub fn encode(event: &Event) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    encode_into(event, &mut out);
+    encode_into(event, &event.id, event.time.unwrap_or_default(), &mut out);
     out
 }
 
-/// Appends the body of an event whose `time` and `id` are already set.
-pub fn encode_into(event: &Event, out: &mut Vec<u8>) {
+/// Appends the body of `event` with `id` and `time` in place of its own
+/// (the engine's defaults for an event that came without them).
+pub fn encode_into(event: &Event, id: &str, time: i64, out: &mut Vec<u8>) {
     out.push(BODY_VERSION);
-    bincode::encode_into_std_write(Wire(event), out, bincode::config::standard())
+    let wire = Wire { event, id, time };
+    bincode::encode_into_std_write(wire, out, bincode::config::standard())
         .expect("encoding into a Vec cannot fail");
 }
 
@@ -81,14 +83,18 @@ pub fn time_of(body: &[u8]) -> Option<i64> {
         .map(|((_, time), _)| time)
 }
 
-/// Borrowing encoder view of an event.
-struct Wire<'a>(&'a Event);
+/// Borrowing encoder view of an event, with its effective id and time.
+struct Wire<'a> {
+    event: &'a Event,
+    id: &'a str,
+    time: i64,
+}
 
 impl Encode for Wire<'_> {
     fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
-        let ev = self.0;
-        ev.id.encode(e)?;
-        ev.time.unwrap_or_default().encode(e)?;
+        let ev = self.event;
+        self.id.encode(e)?;
+        self.time.encode(e)?;
         ev.tenant.encode(e)?;
         ev.actor.encode(e)?;
         ev.action.encode(e)?;
@@ -100,11 +106,19 @@ impl Encode for Wire<'_> {
         ev.request_id.encode(e)?;
         ev.duration_ms.encode(e)?;
         ev.message.encode(e)?;
-        let details = match &ev.details {
-            Some(map) => serde_json::to_string(map).expect("a JSON map always serialises"),
-            None => String::new(),
-        };
-        details.encode(e)
+        thread_local! {
+            /// Reused for the JSON text of `details`, which bincode then copies.
+            static DETAILS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        DETAILS.with_borrow_mut(|json| {
+            json.clear();
+            if let Some(map) = &ev.details {
+                serde_json::to_writer(&mut *json, map).expect("a JSON map always serialises");
+            }
+            std::str::from_utf8(json)
+                .expect("serde_json writes UTF-8")
+                .encode(e)
+        })
     }
 }
 

@@ -30,8 +30,9 @@ fn source() -> &'static IdSource {
     })
 }
 
-/// A new UUIDv7 for an event ingested at `now_ns`, in hyphenated lowercase.
-pub fn next_id(now_ns: i64) -> String {
+/// A new UUIDv7 for an event ingested at `now_ns`; its text form
+/// (`uuid.hyphenated()`) is what the event stores.
+pub fn next_id(now_ns: i64) -> uuid::Uuid {
     let src = source();
     let counter = src.counter.fetch_add(1, Ordering::Relaxed) & ((1 << COUNTER_BITS) - 1);
     let bits = (u128::from(src.node) << COUNTER_BITS) | u128::from(counter);
@@ -39,9 +40,7 @@ pub fn next_id(now_ns: i64) -> String {
     tail[0..2].copy_from_slice(&((bits >> 62) as u16).to_be_bytes());
     tail[2..10].copy_from_slice(&((bits as u64) & ((1 << 62) - 1)).to_be_bytes());
     let millis = u64::try_from(now_ns / 1_000_000).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &tail)
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid()
 }
 
 #[cfg(test)]
@@ -51,7 +50,9 @@ mod tests {
     #[test]
     fn ids_are_version_7_unique_and_ordered() {
         let now = 1_795_342_503_120_000_000;
-        let ids: Vec<String> = (0..1000).map(|i| next_id(now + i * 1_000)).collect();
+        let ids: Vec<String> = (0..1000)
+            .map(|i| next_id(now + i * 1_000).to_string())
+            .collect();
         for id in &ids {
             let uuid = uuid::Uuid::parse_str(id).unwrap();
             assert_eq!(uuid.get_version_num(), 7);
@@ -63,7 +64,7 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), ids.len(), "unique");
-        let later = next_id(now + 5_000_000);
+        let later = next_id(now + 5_000_000).to_string();
         assert!(ids.iter().all(|id| *id < later), "sorted by time");
     }
 }

@@ -79,7 +79,7 @@ impl Log {
     /// [`Error::InvalidEvent`] naming the event and field (nothing is
     /// written); [`Error::Poisoned`] or an I/O error when the write or fsync
     /// failed (the batch is not acknowledged).
-    pub fn append(&self, events: Vec<Event>) -> Result<Vec<Receipt>> {
+    pub fn append(&self, events: &[Event]) -> Result<Vec<Receipt>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -108,18 +108,17 @@ impl Log {
 
     /// Validates, sanitises and encodes the batch into a blank frame. Large
     /// batches are split into one part per core, prepared in parallel.
-    fn prepare(&self, events: Vec<Event>, ingest_time: i64) -> Result<PreparedBatch> {
+    fn prepare(&self, events: &[Event], ingest_time: i64) -> Result<PreparedBatch> {
         let count = events.len();
         let parts: Vec<Result<PreparedBatch>> = if count >= 2 * PARALLEL_CHUNK {
             let chunk = PARALLEL_CHUNK.max(count.div_ceil(rayon::current_num_threads()));
             events
-                .into_par_iter()
+                .par_chunks(chunk)
                 .enumerate()
-                .chunks(chunk)
-                .map(|part| self.prepare_part(part, ingest_time))
+                .map(|(n, part)| self.prepare_part(n * chunk, part, ingest_time))
                 .collect()
         } else {
-            vec![self.prepare_part(events.into_iter().enumerate(), ingest_time)]
+            vec![self.prepare_part(0, events, ingest_time)]
         };
         let mut batch = PreparedBatch {
             frame: self.frames.take(),
@@ -143,11 +142,12 @@ impl Log {
         Ok(batch)
     }
 
-    /// Encodes consecutive events of a batch (with their batch indexes) as
-    /// frame records, at offsets relative to the part.
+    /// Encodes consecutive events of a batch, the first at batch index
+    /// `first`, as frame records at offsets relative to the part.
     fn prepare_part(
         &self,
-        events: impl IntoIterator<Item = (usize, Event)>,
+        first: usize,
+        events: &[Event],
         ingest_time: i64,
     ) -> Result<PreparedBatch> {
         let limits = &self.policy.limits;
@@ -156,19 +156,32 @@ impl Log {
             slots: Vec::new(),
             stats: SegmentStats::default(),
         };
-        for (i, mut event) in events {
-            validate(&event, i, limits)?;
-            self.sanitizer.apply(&mut event);
-            if event.id.is_empty() {
-                event.id = id::next_id(ingest_time);
-            }
-            let time = *event.time.get_or_insert(ingest_time);
+        for (i, event) in (first..).zip(events) {
+            validate(event, i, limits)?;
+            let sanitised;
+            let event = if self.sanitizer.is_empty() {
+                event
+            } else {
+                let mut copy = event.clone();
+                self.sanitizer.apply(&mut copy);
+                sanitised = copy;
+                &sanitised
+            };
+            let mut assigned_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = if event.id.is_empty() {
+                id::next_id(ingest_time)
+                    .hyphenated()
+                    .encode_lower(&mut assigned_id)
+            } else {
+                event.id.as_str()
+            };
+            let time = event.time.unwrap_or(ingest_time);
             // The body is encoded in place, after its record header; the
             // seq in that header is filled in under the writer lock.
             let at = part.frame.len();
             let body_at = at + RECORD_HEADER_LEN;
             part.frame.resize(body_at, 0);
-            body::encode_into(&event, &mut part.frame);
+            body::encode_into(event, id, time, &mut part.frame);
             let body_len = part.frame.len() - body_at;
             check_body_size(body_len, i, limits)?;
             self.check_batch_bytes(part.frame.len(), i)?;
