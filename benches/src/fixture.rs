@@ -1,0 +1,103 @@
+//! Logs in temporary directories, loaded with generated events: what the
+//! benchmarks, the `stele-sizes` report and the tests share.
+
+use std::sync::Arc;
+
+use stele_engine::{Event, FsyncPolicy, Log, Policy, SealPolicy, SegmentState, Store};
+use tempfile::TempDir;
+
+/// Errors of the fixtures: the engine's or the temporary directory's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Bytes of the events' JSON form (`serde_json::to_string`), summed.
+pub fn json_bytes(events: &[Event]) -> u64 {
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).map_or(0, |s| s.len() as u64))
+        .sum()
+}
+
+/// The default policy with `fsync` set.
+pub fn policy(fsync: FsyncPolicy) -> Policy {
+    Policy {
+        fsync,
+        ..Policy::default()
+    }
+}
+
+/// `policy` with sealing by size and count turned off, so that only
+/// explicit [`Log::seal`] calls seal.
+pub fn manual_seal(policy: Policy) -> Policy {
+    Policy {
+        seal: SealPolicy {
+            max_bytes: u64::MAX,
+            max_records: u64::MAX,
+            ..policy.seal
+        },
+        ..policy
+    }
+}
+
+/// A store in a temporary directory holding one log, `bench`. The directory
+/// is removed when it is dropped.
+#[derive(Debug)]
+pub struct TempLog {
+    /// The log.
+    pub log: Arc<Log>,
+    /// The store holding it.
+    pub store: Store,
+    _dir: TempDir,
+}
+
+impl TempLog {
+    /// Creates the store and the log `bench` with `policy`.
+    ///
+    /// # Errors
+    /// When the directory, the store or the log cannot be created.
+    pub fn new(policy: Policy) -> Result<TempLog, BoxError> {
+        let dir = tempfile::Builder::new().prefix("stele-bench").tempdir()?;
+        let store = Store::open(dir.path())?;
+        let log = store.create_log("bench", policy)?;
+        Ok(TempLog {
+            log,
+            store,
+            _dir: dir,
+        })
+    }
+
+    /// A log with fsync `never` holding `events` in sealed segments of
+    /// `per_segment` events each (the last may be shorter).
+    ///
+    /// # Errors
+    /// As [`TempLog::new`] and [`Log::append`].
+    pub fn sealed(events: &[Event], per_segment: usize) -> Result<TempLog, BoxError> {
+        let temp = TempLog::new(manual_seal(policy(FsyncPolicy::Never)))?;
+        for segment in events.chunks(per_segment) {
+            temp.append_all(segment, 1_000)?;
+            temp.log.seal()?;
+        }
+        Ok(temp)
+    }
+
+    /// Appends copies of `events` in batches of `batch`.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_all(&self, events: &[Event], batch: usize) -> Result<(), BoxError> {
+        for chunk in events.chunks(batch) {
+            self.log.append(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Stored body bytes and file bytes of the sealed segments.
+    pub fn sealed_bytes(&self) -> (u64, u64) {
+        self.log
+            .segments()
+            .iter()
+            .filter(|s| s.state == SegmentState::Sealed)
+            .fold((0, 0), |(body, file), s| {
+                (body + s.stats.body_bytes, file + s.file_bytes)
+            })
+    }
+}
