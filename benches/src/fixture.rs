@@ -79,7 +79,7 @@ impl TempLog {
         Ok(temp)
     }
 
-    /// Appends copies of `events` in batches of `batch`.
+    /// Appends `events` in batches of `batch`.
     ///
     /// # Errors
     /// As [`Log::append`].
