@@ -210,12 +210,14 @@ pub(crate) fn seal_wal(
 }
 
 /// Bodies to train a dictionary of `dictionary_bytes` on: evenly spaced runs
-/// of records adding up to about a hundred times the dictionary's size (what
-/// zstd advises), read from the WAL.
+/// of records adding up to about 25 times the dictionary's size, read from
+/// the WAL. (zstd advises a hundred times; measured on the benchmark events,
+/// 25 times keeps 99% of the gain, 8.07 vs 8.16 for raw JSON / sealed, and
+/// seals 1.8 times faster, training being most of a seal's work.)
 fn dictionary_samples(wal: &WalSegment, dictionary_bytes: usize) -> Result<Vec<Vec<u8>>> {
     const RUN: u64 = 64;
     let (first, next) = (wal.first_seq(), wal.next_seq());
-    let wanted = 100 * dictionary_bytes as u64;
+    let wanted = 25 * dictionary_bytes as u64;
     // Read one run of every `stride` records: all of them when the WAL holds
     // less than `wanted`.
     let stride = (RUN * wal.stats().body_bytes / wanted.max(1)).max(RUN);
