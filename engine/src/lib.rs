@@ -15,6 +15,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod clock;
+pub mod durability;
 pub mod error;
 pub mod event;
 pub mod files;

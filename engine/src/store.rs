@@ -23,6 +23,7 @@ use parking_lot::RwLock;
 
 use crate::checkpoint::Signer;
 use crate::clock::{Clock, SystemClock};
+use crate::durability::{OsSyncer, Syncer};
 use crate::error::{Error, Result};
 use crate::log::{Log, LogContext, Policy};
 use crate::maintenance::{Maintenance, Signal};
@@ -41,6 +42,8 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// How often the background thread checks time-based policy.
     pub maintenance_interval: Duration,
+    /// How WAL data is made durable (tests inject failures here).
+    pub syncer: Arc<dyn Syncer>,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +51,7 @@ impl Default for StoreOptions {
         StoreOptions {
             clock: Arc::new(SystemClock),
             maintenance_interval: Duration::from_millis(50),
+            syncer: Arc::new(OsSyncer),
         }
     }
 }
@@ -110,6 +114,7 @@ impl Store {
                 signer,
                 clock: options.clock,
                 maintenance: signal.clone(),
+                syncer: options.syncer,
             },
             logs: RwLock::new(BTreeMap::new()),
         });

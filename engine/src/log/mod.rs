@@ -36,6 +36,7 @@ use self::sync::SyncState;
 use crate::chain::{self, Hash};
 use crate::checkpoint::Signer;
 use crate::clock::Clock;
+use crate::durability::Syncer;
 use crate::error::{Error, Result};
 use crate::event::sanitize::Sanitizer;
 use crate::maintenance::Signal;
@@ -52,6 +53,8 @@ pub struct LogContext {
     pub clock: Arc<dyn Clock>,
     /// Wakes the thread that seals rotated segments.
     pub maintenance: Arc<Signal>,
+    /// Makes WAL writes durable.
+    pub syncer: Arc<dyn Syncer>,
 }
 
 /// A segment as readers see it.

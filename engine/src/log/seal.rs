@@ -122,7 +122,7 @@ impl Log {
         if w.next_seq == w.active.first_seq() || !due(&w) {
             return Ok(false);
         }
-        if let Err(e) = w.active.file().sync_data() {
+        if let Err(e) = self.ctx.syncer.sync_data(w.active.file(), w.active.path()) {
             let error = Error::io("fdatasync", w.active.path())(e);
             self.set_poison(&error);
             return Err(error);

@@ -73,7 +73,7 @@ impl Log {
             let w = self.writer.lock();
             (w.active.clone(), (w.generation, w.offset), w.next_seq)
         };
-        if let Err(e) = active.file().sync_data() {
+        if let Err(e) = self.ctx.syncer.sync_data(active.file(), active.path()) {
             let error = Error::io("fdatasync", active.path())(e);
             self.set_poison(&error);
             return Err(error);
