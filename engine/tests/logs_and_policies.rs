@@ -176,6 +176,7 @@ fn segments_seal_by_count_by_age_and_on_demand_and_are_read_only() {
         StoreOptions {
             clock: clock.clone(),
             maintenance_interval: Duration::from_millis(5),
+            ..StoreOptions::default()
         },
     )
     .unwrap();
