@@ -22,6 +22,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again, event, "re-encoding changed the event");
     assert_eq!(body::encode(&again), encoded, "encoding is not stable");
     let mut appended = data.to_vec();
-    body::encode_into(&again, &mut appended);
+    body::encode_into(
+        &again,
+        &again.id,
+        again.time.unwrap_or_default(),
+        &mut appended,
+    );
     assert_eq!(appended[data.len()..], encoded[..], "encode_into differs");
 });
