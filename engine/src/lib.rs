@@ -10,6 +10,24 @@
 //! recomputes the chain from the stored bytes, and signed [`Checkpoint`]s let
 //! anyone holding one prove that history was not rewritten.
 //!
+//! ```
+//! use stele_engine::{Direction, Event, Policy, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//! let log = store.create_log("audit", Policy::default())?;
+//! let receipts = log.append(&[Event {
+//!     action: "workflow.delete".into(),
+//!     message: "alice deleted workflow 42".into(),
+//!     ..Event::default()
+//! }])?;
+//! assert_eq!(receipts[0].seq, 0);
+//! let newest = log.scan(.., Direction::Backward).next().expect("one record")?;
+//! assert_eq!(newest.event()?.expect("not redacted").action, "workflow.delete");
+//! assert!(log.verify(0..u64::MAX, &store.public_key())?.is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! See `docs/ARCHITECTURE.md` for the map and `docs/format.md` for every byte.
 
 pub mod chain;
