@@ -55,11 +55,6 @@ pub fn link(prev: &Hash, leaf: &Hash) -> Hash {
     h.finalize().into()
 }
 
-/// Lowercase hex of a hash, for messages and JSON.
-pub fn to_hex(hash: &Hash) -> String {
-    hex::encode(hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +90,6 @@ mod tests {
         // SHA-256("stele/v1/genesis" || 16 zero bytes), computed independently
         // with `printf 'stele/v1/genesis' | cat - <(head -c16 /dev/zero) | sha256sum`.
         let expected = include_str!("../tests/vectors/genesis_zero.hex");
-        assert_eq!(to_hex(&genesis(&[0; 16])), expected.trim());
+        assert_eq!(hex::encode(genesis(&[0; 16])), expected.trim());
     }
 }

@@ -1,5 +1,7 @@
-//! Records: events as stored, with their seq and ingest time, and the one
-//! binary layout of a record that WAL frames and sealed blocks share.
+//! Records: events as stored, with their seq and ingest time; their binary
+//! layout inside WAL frames (sealed blocks store the same fields as columns,
+//! see `segment::block`); and the borrowed form that recovery, sealing and
+//! verification walk without copying bodies.
 //!
 //! ```text
 //! Format: record = { seq: u64 | ingest_time: i64 | kind: u8 | len: u32 | bytes[len] }

@@ -1,6 +1,7 @@
-//! Appending a batch: validate, sanitise and encode outside any lock; then,
-//! holding the writer, assign seqs, extend the chain and write one frame; then
-//! wait for durability as the fsync policy says.
+//! Appending a batch: validate, sanitise, encode and hash the bodies outside
+//! any lock (a large batch in one part per core); then, holding the writer,
+//! assign seqs, extend the chain and write one frame; then wait for
+//! durability as the fsync policy says.
 //!
 //! # Invariants
 //! - A batch is atomic: it is refused whole before anything is written, or
