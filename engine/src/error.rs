@@ -87,6 +87,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A search index failed to open, write or search. The index is derived
+    /// data: rebuilding it from the segments repairs it.
+    #[error("index {}: {reason}", dir.display())]
+    Index {
+        /// The segment index's directory.
+        dir: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A query is malformed; `what` names the part (`text`, `limit`, `cursor`,
+    /// a filter's field) and `reason` says what is wrong and where.
+    #[error("invalid query {what}: {reason}")]
+    InvalidQuery {
+        /// The part of the query at fault.
+        what: String,
+        /// What is wrong with it, with a position for text.
+        reason: String,
+    },
     /// A checkpoint's signature or contents do not check out.
     #[error("checkpoint rejected: {0}")]
     BadCheckpoint(String),
@@ -104,6 +122,23 @@ impl Error {
         Error::Corrupted {
             file: file.to_path_buf(),
             offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// A tantivy failure on the index in `dir`.
+    pub(crate) fn index(dir: &Path) -> impl FnOnce(tantivy::TantivyError) -> Error {
+        let dir = dir.to_path_buf();
+        move |e| Error::Index {
+            dir,
+            reason: e.to_string(),
+        }
+    }
+
+    /// A malformed query part `what`.
+    pub(crate) fn query(what: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::InvalidQuery {
+            what: what.into(),
             reason: reason.into(),
         }
     }

@@ -38,9 +38,11 @@ pub mod error;
 pub mod event;
 pub mod files;
 pub mod format;
+pub mod index;
 pub mod log;
 pub mod maintenance;
 pub mod manifest;
+pub mod query;
 pub mod record;
 pub mod segment;
 mod serde_hex;
@@ -53,7 +55,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use event::validate::Limits;
 pub use event::{Actor, ActorKind, Event, Outcome, Resource};
-pub use log::{Direction, FsyncPolicy, Head, Log, Policy, SealPolicy, SegmentInfo, SegmentState};
+pub use log::{
+    Direction, FsyncPolicy, Head, IndexPolicy, Log, Policy, SealPolicy, SegmentInfo, SegmentState,
+};
+pub use query::{ExactField, Filter, Hit, Order, Page, Query};
 pub use record::{Receipt, Record, RecordBody};
 pub use segment::SealOptions;
 pub use store::{SYSTEM_LOG, Store, StoreOptions};

@@ -1,6 +1,10 @@
-//! The store's background thread: the `interval:<ms>` fsyncs, and sealing
-//! of segments rotated out by size or count (an append wakes it) or grown
-//! older than the policy's `max_age_ms` (checked every tick).
+//! The store's background threads. [`Background`] runs a pass on wake-up
+//! or every tick until stopped; the store runs two:
+//! - maintenance ([`maintain`]): the `interval:<ms>` fsyncs, and sealing of
+//!   segments rotated out by size or count (an append wakes it) or grown
+//!   older than the policy's `max_age_ms` (checked every tick);
+//! - indexing: [`Log::index_pass`] over every log (an append wakes it), with
+//!   no pause while records are left to index.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +15,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::log::{FsyncPolicy, Log};
 
-/// Wakes or stops the maintenance thread.
+/// Wakes or stops a background thread.
 #[derive(Debug, Default)]
 pub struct Signal {
     state: Mutex<SignalState>,
@@ -36,6 +40,10 @@ impl Signal {
         self.changed.notify_all();
     }
 
+    fn stopped(&self) -> bool {
+        self.state.lock().stop
+    }
+
     /// Waits for a wake-up or `tick`; false once stopped.
     fn wait(&self, tick: Duration) -> bool {
         let mut state = self.state.lock();
@@ -47,34 +55,44 @@ impl Signal {
     }
 }
 
-/// The running thread.
+/// A running background thread.
 #[derive(Debug)]
-pub struct Maintenance {
+pub struct Background {
     signal: Arc<Signal>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl Maintenance {
-    /// Starts the thread; each pass works on the logs `logs` returns, until
-    /// it returns `None` or the thread is stopped.
+impl Background {
+    /// Starts the thread `name`. It calls `pass` on each wake-up or tick,
+    /// and again at once while `pass` returns `Some(true)` (more to do),
+    /// until `pass` returns `None` or the thread is stopped.
     pub fn spawn(
+        name: &str,
         signal: Arc<Signal>,
         tick: Duration,
-        logs: impl Fn() -> Option<Vec<Arc<Log>>> + Send + 'static,
-    ) -> std::io::Result<Maintenance> {
+        mut pass: impl FnMut() -> Option<bool> + Send + 'static,
+    ) -> std::io::Result<Background> {
         let thread_signal = signal.clone();
         let handle = std::thread::Builder::new()
-            .name("stele-maintenance".into())
+            .name(name.into())
             .spawn(move || {
-                let mut last_sync = HashMap::new();
-                while thread_signal.wait(tick) {
-                    let Some(logs) = logs() else { return };
-                    for log in logs {
-                        pass(&log, &mut last_sync);
+                let mut more = false;
+                loop {
+                    let go_on = if more {
+                        !thread_signal.stopped()
+                    } else {
+                        thread_signal.wait(tick)
+                    };
+                    if !go_on {
+                        return;
+                    }
+                    match pass() {
+                        Some(m) => more = m,
+                        None => return,
                     }
                 }
             })?;
-        Ok(Maintenance {
+        Ok(Background {
             signal,
             handle: Some(handle),
         })
@@ -89,8 +107,9 @@ impl Maintenance {
     }
 }
 
-/// One pass over one log.
-fn pass(log: &Log, last_sync: &mut HashMap<String, Instant>) {
+/// One maintenance pass over one log; `last_sync` remembers when each
+/// log's interval fsync last ran.
+pub fn maintain(log: &Log, last_sync: &mut HashMap<String, Instant>) {
     if let FsyncPolicy::Interval(period) = log.policy().fsync {
         let last = last_sync
             .entry(log.name().to_string())

@@ -5,14 +5,15 @@
 //! <data-dir>/keys/checkpoint.ed25519 signing key, 0600
 //! <data-dir>/logs/<name>/            one directory per log
 //! ```
-//! A background thread ([`crate::maintenance`]) runs `interval` fsyncs and
-//! seals rotated and old segments.
+//! Two background threads ([`crate::maintenance`]): one runs `interval`
+//! fsyncs and seals rotated and old segments, the other indexes appended
+//! records. The store also holds the block cache its logs' reads share.
 //!
 //! # Invariants
 //! At most one `Store` per data directory, in any process: a second open
 //! fails with [`Error::Locked`] instead of writing beside the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +27,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::durability::{OsSyncer, Syncer};
 use crate::error::{Error, Result};
 use crate::log::{Log, LogContext, Policy};
-use crate::maintenance::{Maintenance, Signal};
+use crate::maintenance::{Background, Signal, maintain};
+use crate::segment::BlockCache;
+use crate::segment::cache::DEFAULT_CACHE_BYTES;
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -44,6 +47,9 @@ pub struct StoreOptions {
     pub maintenance_interval: Duration,
     /// How WAL data is made durable (tests inject failures here).
     pub syncer: Arc<dyn Syncer>,
+    /// Bytes of decoded sealed blocks kept in memory for reads by seq and
+    /// search results.
+    pub block_cache_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -52,6 +58,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             maintenance_interval: Duration::from_millis(50),
             syncer: Arc::new(OsSyncer),
+            block_cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -60,7 +67,8 @@ impl Default for StoreOptions {
 #[derive(Debug)]
 pub struct Store {
     inner: Arc<Inner>,
-    maintenance: Maintenance,
+    maintenance: Background,
+    indexing: Background,
 }
 
 #[derive(Debug)]
@@ -107,6 +115,7 @@ impl Store {
         }
         let signer = Arc::new(Signer::load_or_create(&dir)?);
         let signal = Arc::new(Signal::default());
+        let index_signal = Arc::new(Signal::default());
         let inner = Arc::new(Inner {
             dir,
             _lock: lock,
@@ -115,16 +124,42 @@ impl Store {
                 clock: options.clock,
                 maintenance: signal.clone(),
                 syncer: options.syncer,
+                indexing: index_signal.clone(),
+                block_cache: Arc::new(BlockCache::new(options.block_cache_bytes)),
             },
             logs: RwLock::new(BTreeMap::new()),
         });
         let weak = Arc::downgrade(&inner);
-        let maintenance = Maintenance::spawn(signal, options.maintenance_interval, move || {
-            weak.upgrade()
-                .map(|inner| inner.logs.read().values().cloned().collect())
-        })
+        let mut last_sync = HashMap::new();
+        let maintenance = Background::spawn(
+            "stele-maintenance",
+            signal,
+            options.maintenance_interval,
+            move || {
+                for log in weak.upgrade()?.open_logs() {
+                    maintain(&log, &mut last_sync);
+                }
+                Some(false)
+            },
+        )
         .map_err(Error::io("spawn maintenance thread for", &inner.dir))?;
-        Ok(Store { inner, maintenance })
+        let weak = Arc::downgrade(&inner);
+        let indexing = Background::spawn("stele-indexing", index_signal, INDEX_TICK, move || {
+            let mut more = false;
+            for log in weak.upgrade()?.open_logs() {
+                match log.index_pass() {
+                    Ok(m) => more |= m,
+                    Err(error) => tracing::error!(log = log.name(), %error, "indexing failed"),
+                }
+            }
+            Some(more)
+        })
+        .map_err(Error::io("spawn indexing thread for", &inner.dir))?;
+        Ok(Store {
+            inner,
+            maintenance,
+            indexing,
+        })
     }
 
     /// The data directory.
@@ -219,8 +254,8 @@ impl Store {
         self.inner.dir.join(LOGS_DIR).join(name)
     }
 
-    /// Stops the background thread, finishes pending seals and fsyncs every
-    /// open log.
+    /// Stops the background threads, finishes pending seals, fsyncs every
+    /// open log and commits its index.
     ///
     /// # Errors
     /// The first error; the remaining logs are still closed.
@@ -230,10 +265,14 @@ impl Store {
 
     fn shutdown(&mut self) -> Result<()> {
         self.maintenance.stop();
-        let logs: Vec<_> = self.inner.logs.read().values().cloned().collect();
+        self.indexing.stop();
         let mut first_error = None;
-        for log in logs {
-            if let Err(error) = log.finish_seals().and_then(|()| log.sync()) {
+        for log in self.inner.open_logs() {
+            if let Err(error) = log
+                .finish_seals()
+                .and_then(|()| log.sync())
+                .and_then(|()| log.flush_index())
+            {
                 tracing::error!(log = log.name(), %error, "closing log");
                 first_error.get_or_insert(error);
             }
@@ -247,6 +286,16 @@ impl Drop for Store {
         if let Err(error) = self.shutdown() {
             tracing::error!(%error, "closing the store");
         }
+    }
+}
+
+/// How often the indexing thread looks for work when no append woke it
+/// (commit intervals are checked this often).
+const INDEX_TICK: Duration = Duration::from_millis(50);
+
+impl Inner {
+    fn open_logs(&self) -> Vec<Arc<Log>> {
+        self.logs.read().values().cloned().collect()
     }
 }
 

@@ -101,6 +101,8 @@ impl Log {
         if self.policy.fsync == FsyncPolicy::Always {
             self.wait_durable(target)?;
         }
+        self.ctx.indexing.wake();
+        self.throttle_for_index();
         if self.rotate_if_full()? {
             self.ctx.maintenance.wake();
         }

@@ -5,6 +5,8 @@
 //! - [`sync`]: group commit, the fsync that acknowledgements wait for.
 //! - [`seal`]: rotating the active segment and sealing the old one.
 //! - [`read`]: reads by seq and range scans.
+//! - [`indexing`]: keeping the search index up with appends and seals.
+//! - [`search`]: queries and aggregations over the index.
 //! - [`policy`]: what is configurable per log.
 //!
 //! # Invariants
@@ -18,10 +20,12 @@
 
 pub mod append;
 pub mod checkpoints;
+pub mod indexing;
 pub mod open;
 pub mod policy;
 pub mod read;
 pub mod seal;
+pub mod search;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-pub use self::policy::{FsyncPolicy, Policy, SealPolicy};
+pub use self::policy::{FsyncPolicy, IndexPolicy, Policy, SealPolicy};
 pub use self::read::{Direction, Scan};
 use self::sync::SyncState;
 use crate::chain::{self, Hash};
@@ -39,9 +43,10 @@ use crate::clock::Clock;
 use crate::durability::Syncer;
 use crate::error::{Error, Result};
 use crate::event::sanitize::Sanitizer;
+use crate::index::LogIndex;
 use crate::maintenance::Signal;
 use crate::record::{Receipt, Record};
-use crate::segment::{SealedSegment, SegmentStats};
+use crate::segment::{BlockCache, SealedSegment, SegmentStats};
 use crate::wal::WalSegment;
 
 /// What a log needs from the store that holds it.
@@ -55,6 +60,10 @@ pub struct LogContext {
     pub maintenance: Arc<Signal>,
     /// Makes WAL writes durable.
     pub syncer: Arc<dyn Syncer>,
+    /// Wakes the thread that indexes appended records.
+    pub indexing: Arc<Signal>,
+    /// Decoded sealed blocks, shared by the store's logs.
+    pub block_cache: Arc<BlockCache>,
 }
 
 /// A segment as readers see it.
@@ -91,8 +100,24 @@ impl Segment {
         }
     }
 
+    /// Chain hash before its first record.
+    pub fn prev_chain_hash(&self) -> Hash {
+        match self {
+            Segment::Sealed(s) => s.prev_chain_hash(),
+            Segment::Wal(w) => w.prev_chain_hash(),
+        }
+    }
+
+    /// Record count, body bytes and time bounds.
+    pub fn stats(&self) -> SegmentStats {
+        match self {
+            Segment::Sealed(s) => s.stats(),
+            Segment::Wal(w) => w.stats(),
+        }
+    }
+
     /// Reads `from..to`, which must lie inside the segment.
-    fn read(&self, from: u64, to: u64) -> Result<Vec<(Record, Receipt)>> {
+    pub(crate) fn read(&self, from: u64, to: u64) -> Result<Vec<(Record, Receipt)>> {
         match self {
             Segment::Sealed(s) => s.read(from, to),
             Segment::Wal(w) => w.read(from, to),
@@ -169,6 +194,7 @@ pub struct Log {
     checkpoint_lock: Mutex<()>,
     poison: Mutex<Option<String>>,
     frames: append::FramePool,
+    index: LogIndex,
 }
 
 impl Log {

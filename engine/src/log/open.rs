@@ -9,7 +9,9 @@
 //!    and chain hashes);
 //! 4. seals every WAL but the last (a crash between rotation and seal);
 //! 5. scans the last WAL: a torn last frame is cut off and logged, damage
-//!    anywhere else is an error naming file and offset.
+//!    anywhere else is an error naming file and offset;
+//! 6. opens each segment's search index, rebuilding or catching up the ones
+//!    that are missing, damaged or behind ([`LogIndex::open`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use crate::files::{
     SEGMENTS_DIR, SegmentKind, TMP_SUFFIX, fsync_dir, parse_segment_file_name, segment_file_name,
 };
 use crate::format::{FILE_HEADER_LEN, FileHeader, WAL_MAGIC, WAL_VERSION};
+use crate::index::LogIndex;
 use crate::manifest::{MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
 use crate::segment::SealedSegment;
 use crate::wal::{WalSegment, file, scan_wal};
@@ -144,6 +147,7 @@ impl Log {
             }
         };
         segments.push(Segment::Wal(active.clone()));
+        let index = LogIndex::open(dir, log_id, &segments)?;
         let offset = active.file_len();
         Ok(Log {
             name: manifest.name,
@@ -167,6 +171,7 @@ impl Log {
             checkpoint_lock: Mutex::new(()),
             poison: Mutex::new(None),
             frames: Default::default(),
+            index,
         })
     }
 }

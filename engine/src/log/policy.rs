@@ -99,6 +99,27 @@ impl Default for SealPolicy {
     }
 }
 
+/// How the log's search index keeps up with appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexPolicy {
+    /// The active segment's index is committed (made searchable) at least
+    /// this often while records wait to be indexed, in milliseconds.
+    pub commit_interval_ms: u64,
+    /// Records the index may lag behind the visible head before appends wait
+    /// (for at most one commit) for it to catch up.
+    pub max_lag_records: u64,
+}
+
+impl Default for IndexPolicy {
+    fn default() -> Self {
+        IndexPolicy {
+            commit_interval_ms: 1000,
+            max_lag_records: 1_000_000,
+        }
+    }
+}
+
 /// Everything configurable about one log.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -113,6 +134,8 @@ pub struct Policy {
     pub sanitize: Vec<String>,
     /// Event size limits.
     pub limits: Limits,
+    /// Search index freshness.
+    pub index: IndexPolicy,
 }
 
 impl Policy {
@@ -131,6 +154,11 @@ impl Policy {
         positive("policy.seal.max_bytes", self.seal.max_bytes)?;
         positive("policy.seal.max_records", self.seal.max_records)?;
         positive("policy.seal.max_age_ms", self.seal.max_age_ms)?;
+        positive(
+            "policy.index.commit_interval_ms",
+            self.index.commit_interval_ms,
+        )?;
+        positive("policy.index.max_lag_records", self.index.max_lag_records)?;
         if !(4 << 10..=64 << 20).contains(&self.compression.block_bytes) {
             return Err(Error::invalid(
                 "policy.compression.block_bytes",

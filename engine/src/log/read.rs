@@ -1,7 +1,8 @@
 //! Reading records by seq, and scanning seq ranges forwards or backwards,
 //! across sealed segments and the active WAL alike.
 //!
-//! A scan reads a whole block (sealed) or a run of records (WAL) at a time,
+//! Reads by seq go through the store's block cache; a scan reads a whole
+//! block (sealed, bypassing the cache) or a run of records (WAL) at a time,
 //! and looks the segment up again for each run, so a seal that swaps a WAL
 //! for its sealed file in the middle of a scan is invisible to it.
 
@@ -40,6 +41,14 @@ impl Log {
     /// As [`Log::read`].
     pub fn read_with_receipt(&self, seq: u64) -> Result<(Record, Receipt)> {
         let segment = self.segment_of(seq)?;
+        if let Segment::Sealed(sealed) = &segment {
+            let block = self.ctx.block_cache.block(sealed, sealed.block_of(seq))?;
+            let first = block.first().map_or(seq, |(r, _)| r.seq);
+            return block
+                .get((seq - first) as usize)
+                .cloned()
+                .ok_or_else(|| self.out_of_range(seq));
+        }
         segment
             .read(seq, seq + 1)?
             .pop()

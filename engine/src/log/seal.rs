@@ -1,6 +1,7 @@
 //! Sealing: the active WAL is rotated out (a new, empty WAL takes the
-//! appends), then written as a compressed sealed segment, swapped in for
-//! readers, and only then deleted (DESIGN guarantee 4).
+//! appends), then written as a compressed sealed segment, its index
+//! finished (merged into one tantivy segment), swapped in for readers, and
+//! only then deleted (DESIGN guarantee 4).
 //!
 //! Rotation is quick: it holds the writer lock only to fdatasync the old file
 //! and create the new one. An append that fills the active segment (by size or
@@ -92,6 +93,7 @@ impl Log {
 
     fn seal_one(&self, old: &Arc<WalSegment>) -> Result<SegmentInfo> {
         let sealed = seal_wal(old, self.log_id, &self.policy.compression)?;
+        self.index.finish(&Segment::Wal(old.clone()))?;
         {
             let mut view = self.view.write();
             let slot = view

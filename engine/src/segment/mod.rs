@@ -1,15 +1,18 @@
 //! Sealed segments: immutable, zstd-compressed, read through memmap2.
 //!
 //! - [`block`]: the column layout of a block's records.
+//! - [`cache`]: the store-wide cache of decoded blocks.
 //! - [`layout`]: the block index entry and footer layouts.
 //! - [`writer`]: turning a run of records into a sealed file, crash-safely.
 //! - [`reader`]: opening a sealed file and reading records by seq.
 
 pub mod block;
+pub mod cache;
 pub mod layout;
 pub mod reader;
 pub mod writer;
 
+pub use cache::BlockCache;
 pub use reader::SealedSegment;
 pub use writer::{SealOptions, train_dictionary, write_sealed};
 

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
 use zstd::dict::DecoderDictionary;
@@ -26,6 +27,8 @@ const MAX_BLOCK_BYTES: u32 = 256 << 20;
 
 /// An open sealed segment.
 pub struct SealedSegment {
+    /// Unique in this process: names the segment in the block cache.
+    uid: u64,
     path: PathBuf,
     map: Mmap,
     header: FileHeader,
@@ -150,7 +153,9 @@ impl SealedSegment {
             ));
         }
         let dictionary = DecoderDictionary::copy(dict_bytes);
+        static NEXT_UID: AtomicU64 = AtomicU64::new(0);
         Ok(SealedSegment {
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
             map,
             header,
@@ -208,6 +213,11 @@ impl SealedSegment {
     /// The block index.
     pub fn blocks(&self) -> &[BlockMeta] {
         &self.blocks
+    }
+
+    /// An id no other segment opened by this process has.
+    pub fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// Index of the block holding `seq`, which must be in this segment.

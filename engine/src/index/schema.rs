@@ -1,0 +1,228 @@
+//! The tantivy schema of a segment index, and how an event becomes a
+//! document in it.
+//!
+//! Stored: nothing. `seq` and `time` are fast fields (a hit's seq is read
+//! from its column, and results are then read from the segments); the exact
+//! fields are raw terms and fast (dictionary-encoded) columns, for filters
+//! and for counting; `message` and `details` are full text, `details` as a
+//! JSON field so that `details.branch:main` works, and every string in it
+//! again as plain text (`details_text`), which bare words search with
+//! `message`.
+
+use tantivy::TantivyDocument;
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, JsonObjectOptions, OwnedValue, STRING, Schema,
+    TextFieldIndexing, TextOptions,
+};
+
+use crate::event::{Event, Outcome};
+
+/// Tantivy names of the fields that are not exact fields.
+pub(crate) const SEQ: &str = "seq";
+pub(crate) const TIME: &str = "time";
+pub(crate) const MESSAGE: &str = "message";
+pub(crate) const DETAILS: &str = "details";
+/// Every string of `details`, so that bare words find them.
+pub(crate) const DETAILS_TEXT: &str = "details_text";
+
+/// A field that filters and aggregations match exactly (whole value, case
+/// sensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExactField {
+    /// `tenant`
+    Tenant,
+    /// `actor.id`
+    ActorId,
+    /// `actor.ip`
+    ActorIp,
+    /// `action`; filters also take a prefix form, `git.*`.
+    Action,
+    /// `resource.kind`
+    ResourceKind,
+    /// `resource.id`
+    ResourceId,
+    /// `outcome`: `success`, `failure`, `denied` or `unknown`.
+    Outcome,
+    /// `source`
+    Source,
+    /// `correlation_id`
+    CorrelationId,
+    /// `request_id`
+    RequestId,
+}
+
+impl ExactField {
+    /// Every exact field, in schema order.
+    pub const ALL: [ExactField; 10] = [
+        ExactField::Tenant,
+        ExactField::ActorId,
+        ExactField::ActorIp,
+        ExactField::Action,
+        ExactField::ResourceKind,
+        ExactField::ResourceId,
+        ExactField::Outcome,
+        ExactField::Source,
+        ExactField::CorrelationId,
+        ExactField::RequestId,
+    ];
+
+    /// The field's name in the event schema and in queries: `actor.id`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExactField::Tenant => "tenant",
+            ExactField::ActorId => "actor.id",
+            ExactField::ActorIp => "actor.ip",
+            ExactField::Action => "action",
+            ExactField::ResourceKind => "resource.kind",
+            ExactField::ResourceId => "resource.id",
+            ExactField::Outcome => "outcome",
+            ExactField::Source => "source",
+            ExactField::CorrelationId => "correlation_id",
+            ExactField::RequestId => "request_id",
+        }
+    }
+
+    /// The field named `name` (as [`ExactField::name`] spells it).
+    pub fn from_name(name: &str) -> Option<ExactField> {
+        ExactField::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The tantivy field's name (no dots, which its query parser reads as
+    /// JSON paths).
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            ExactField::ActorId => "actor_id",
+            ExactField::ActorIp => "actor_ip",
+            ExactField::ResourceKind => "resource_kind",
+            ExactField::ResourceId => "resource_id",
+            other => other.name(),
+        }
+    }
+
+    /// The event's value of this field; `""` when absent.
+    pub fn value(self, event: &Event) -> &str {
+        match self {
+            ExactField::Tenant => &event.tenant,
+            ExactField::ActorId => &event.actor.id,
+            ExactField::ActorIp => &event.actor.ip,
+            ExactField::Action => &event.action,
+            ExactField::ResourceKind => &event.resource.kind,
+            ExactField::ResourceId => &event.resource.id,
+            ExactField::Outcome => event.outcome.map_or("", Outcome::as_str),
+            ExactField::Source => &event.source,
+            ExactField::CorrelationId => &event.correlation_id,
+            ExactField::RequestId => &event.request_id,
+        }
+    }
+}
+
+impl std::fmt::Display for ExactField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The schema's field handles.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields {
+    pub schema: Schema,
+    pub seq: Field,
+    pub time: Field,
+    pub exact: [Field; ExactField::ALL.len()],
+    pub message: Field,
+    pub details: Field,
+    pub details_text: Field,
+}
+
+impl Fields {
+    /// Builds the schema (the same for every segment index).
+    pub fn new() -> Fields {
+        let mut builder = Schema::builder();
+        let seq = builder.add_u64_field(SEQ, FAST);
+        let time = builder.add_i64_field(TIME, FAST);
+        let exact =
+            ExactField::ALL.map(|f| builder.add_text_field(f.column(), STRING.set_fast("raw")));
+        let text = TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        let message = builder.add_text_field(
+            MESSAGE,
+            TextOptions::default().set_indexing_options(text.clone()),
+        );
+        let details = builder.add_json_field(
+            DETAILS,
+            JsonObjectOptions::default().set_indexing_options(text.clone()),
+        );
+        let details_text = builder.add_text_field(
+            DETAILS_TEXT,
+            TextOptions::default().set_indexing_options(text),
+        );
+        Fields {
+            schema: builder.build(),
+            seq,
+            time,
+            exact,
+            message,
+            details,
+            details_text,
+        }
+    }
+
+    /// The tantivy field of an exact field.
+    pub fn exact(&self, field: ExactField) -> Field {
+        self.exact[field as usize]
+    }
+
+    /// The document of `event`, stored at `seq`. Empty exact fields are left
+    /// out, so "absent" is no term at all.
+    pub fn document(&self, seq: u64, event: Event) -> TantivyDocument {
+        let mut doc = TantivyDocument::new();
+        doc.add_u64(self.seq, seq);
+        doc.add_i64(self.time, event.time.unwrap_or_default());
+        for field in ExactField::ALL {
+            let value = field.value(&event);
+            if !value.is_empty() {
+                doc.add_text(self.exact(field), value);
+            }
+        }
+        if !event.message.is_empty() {
+            doc.add_text(self.message, &event.message);
+        }
+        if let Some(details) = event.details {
+            for_each_string(&details, &mut |s| doc.add_text(self.details_text, s));
+            doc.add_field_value(self.details, &OwnedValue::from(details));
+        }
+        doc
+    }
+}
+
+/// Calls `f` on every string value (not key) in `map`, depth first.
+fn for_each_string(map: &serde_json::Map<String, serde_json::Value>, f: &mut impl FnMut(&str)) {
+    fn walk(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
+        match value {
+            serde_json::Value::String(s) => f(s),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, f)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| walk(v, f)),
+            _ => {}
+        }
+    }
+    map.values().for_each(|v| walk(v, f));
+}
+
+impl serde::Serialize for ExactField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ExactField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ExactField, D::Error> {
+        let name = String::deserialize(d)?;
+        ExactField::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown field `{name}`; exact fields are {}",
+                ExactField::ALL.map(ExactField::name).join(", ")
+            ))
+        })
+    }
+}

@@ -1,0 +1,322 @@
+//! The tantivy index of one segment, in `index/<first_seq:020>/`.
+//!
+//! Documents are added in seq order from `first_seq`; a commit makes them
+//! searchable and records, in tantivy's commit payload, which log and segment
+//! the index belongs to, how many records it holds and the chain hash after
+//! the last of them. That payload is how an index found on disk is checked
+//! against its segment at open: a mismatch (another log, records the WAL lost
+//! in a crash, a different chain) means it is rebuilt.
+//!
+//! # Invariants
+//! - `searchable` is the seq after the last committed document, and the
+//!   reader has been reloaded to see it; every document below it is the
+//!   record at its seq in this segment.
+//! - Once `finished`, the index is merged into one tantivy segment, has no
+//!   writer, and covers the whole (sealed) segment.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, MutexGuard};
+use serde::{Deserialize, Serialize};
+use tantivy::indexer::{IndexWriterOptions, NoMergePolicy};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher};
+
+use super::schema::Fields;
+use crate::chain::Hash;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::record::{Receipt, Record};
+
+/// Memory the writer of an active segment buffers before it flushes.
+const WRITER_MEMORY: usize = 64 << 20;
+
+/// The commit payload: what the index covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Coverage {
+    /// Payload format, 1.
+    pub format: u32,
+    /// The log's id, hex.
+    #[serde(with = "crate::serde_hex")]
+    pub log_id: [u8; 16],
+    /// The segment's first seq.
+    pub first_seq: u64,
+    /// Seq after the last indexed record.
+    pub indexed: u64,
+    /// Chain hash after record `indexed - 1` (the segment's previous chain
+    /// hash when empty).
+    #[serde(with = "crate::serde_hex")]
+    pub chain_hash: Hash,
+    /// Merged into one tantivy segment; nothing more will be added.
+    pub finished: bool,
+}
+
+const COVERAGE_FORMAT: u32 = 1;
+
+/// The writing side, held while documents are added or committed.
+pub(crate) struct WriteState {
+    writer: Option<IndexWriter>,
+    /// Seq after the last document added, committed or not.
+    pub added: u64,
+    /// Chain hash after `added - 1`.
+    chain_hash: Hash,
+    /// When the last commit happened.
+    pub last_commit: Instant,
+}
+
+/// One segment's index.
+pub(crate) struct SegmentIndex {
+    dir: PathBuf,
+    log_id: [u8; 16],
+    first_seq: u64,
+    index: Index,
+    reader: IndexReader,
+    fields: Arc<Fields>,
+    state: Mutex<WriteState>,
+    searchable: AtomicU64,
+    finished: AtomicBool,
+}
+
+impl std::fmt::Debug for SegmentIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentIndex")
+            .field("dir", &self.dir)
+            .field("searchable", &self.searchable)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SegmentIndex {
+    /// Opens the index in `dir` and returns it with the coverage its last
+    /// commit recorded (`None` when it has none or it is not readable as
+    /// ours, in which case the caller rebuilds it).
+    ///
+    /// # Errors
+    /// [`Error::Index`] when tantivy cannot open it.
+    pub fn open(dir: &Path, fields: Arc<Fields>) -> Result<(SegmentIndex, Option<Coverage>)> {
+        let index = Index::open_in_dir(dir).map_err(Error::index(dir))?;
+        if index.schema() != fields.schema {
+            return Err(Error::Index {
+                dir: dir.to_path_buf(),
+                reason: "its schema is not this version's".into(),
+            });
+        }
+        let metas = index.load_metas().map_err(Error::index(dir))?;
+        let coverage = metas
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Coverage>(p).ok())
+            .filter(|c| c.format == COVERAGE_FORMAT);
+        let (log_id, first_seq, indexed, chain_hash, finished) = match &coverage {
+            Some(c) => (c.log_id, c.first_seq, c.indexed, c.chain_hash, c.finished),
+            None => ([0; 16], 0, 0, [0; 32], false),
+        };
+        let reader = reader(&index, dir)?;
+        Ok((
+            SegmentIndex {
+                dir: dir.to_path_buf(),
+                log_id,
+                first_seq,
+                index,
+                reader,
+                fields,
+                state: Mutex::new(WriteState {
+                    writer: None,
+                    added: indexed,
+                    chain_hash,
+                    last_commit: Instant::now(),
+                }),
+                searchable: AtomicU64::new(indexed),
+                finished: AtomicBool::new(finished),
+            },
+            coverage,
+        ))
+    }
+
+    /// Creates an empty index in `dir` (which must not exist) for the
+    /// segment starting at `first_seq` after chain hash `prev_chain_hash`.
+    ///
+    /// # Errors
+    /// I/O or [`Error::Index`] errors.
+    pub fn create(
+        dir: &Path,
+        fields: Arc<Fields>,
+        log_id: [u8; 16],
+        first_seq: u64,
+        prev_chain_hash: Hash,
+    ) -> Result<SegmentIndex> {
+        std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        let index = Index::create_in_dir(dir, fields.schema.clone()).map_err(Error::index(dir))?;
+        let reader = reader(&index, dir)?;
+        Ok(SegmentIndex {
+            dir: dir.to_path_buf(),
+            log_id,
+            first_seq,
+            index,
+            reader,
+            fields,
+            state: Mutex::new(WriteState {
+                writer: None,
+                added: first_seq,
+                chain_hash: prev_chain_hash,
+                last_commit: Instant::now(),
+            }),
+            searchable: AtomicU64::new(first_seq),
+            finished: AtomicBool::new(false),
+        })
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Seq after the last searchable document.
+    pub fn searchable(&self) -> u64 {
+        self.searchable.load(Ordering::Acquire)
+    }
+
+    /// Whether it is merged and complete.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Stops all writing to this index (it is being replaced).
+    pub fn retire(&self, state: &mut WriteState) {
+        state.writer = None;
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// A searcher over what is searchable now.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// The writing side.
+    pub fn lock(&self) -> MutexGuard<'_, WriteState> {
+        self.state.lock()
+    }
+
+    /// Adds the records (which must continue at `state.added`, in order).
+    ///
+    /// # Errors
+    /// [`Error::Index`] when tantivy refuses a document.
+    pub fn add(&self, state: &mut WriteState, records: Vec<(Record, Receipt)>) -> Result<()> {
+        if state.writer.is_none() {
+            state.writer = Some(self.writer(1, WRITER_MEMORY)?);
+        }
+        let writer = state.writer.as_ref().expect("created above");
+        for (record, receipt) in records {
+            debug_assert_eq!(record.seq, state.added);
+            let event = match record.event() {
+                Ok(Some(event)) => event,
+                // A redacted record is indexed by its seq and ingest time
+                // only; a body that does not decode cannot match anything.
+                Ok(None) | Err(_) => Event {
+                    time: Some(record.ingest_time),
+                    ..Event::default()
+                },
+            };
+            writer
+                .add_document(self.fields.document(record.seq, event))
+                .map_err(Error::index(&self.dir))?;
+            state.added = record.seq + 1;
+            state.chain_hash = receipt.chain_hash;
+        }
+        Ok(())
+    }
+
+    /// Commits what was added, if anything, and makes it searchable.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when the commit fails (what was added since the last
+    /// commit is added again by the caller after a reopen).
+    pub fn commit(&self, state: &mut WriteState) -> Result<()> {
+        state.last_commit = Instant::now();
+        if state.added == self.searchable() {
+            return Ok(());
+        }
+        self.commit_with(state, false)
+    }
+
+    /// Commits, merges everything into one tantivy segment and drops the
+    /// writer: the index of a segment that will not grow any more.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn finish(&self, state: &mut WriteState) -> Result<()> {
+        if self.is_finished() {
+            return Ok(());
+        }
+        if state.writer.is_none() {
+            state.writer = Some(self.writer(1, WRITER_MEMORY)?);
+        }
+        self.commit_with(state, false)?;
+        let writer = state.writer.take().expect("created above");
+        writer
+            .wait_merging_threads()
+            .map_err(Error::index(&self.dir))?;
+        let mut writer = self.writer(1, 15 << 20)?;
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        let ids = self
+            .index
+            .searchable_segment_ids()
+            .map_err(Error::index(&self.dir))?;
+        if ids.len() > 1 {
+            writer.merge(&ids).wait().map_err(Error::index(&self.dir))?;
+        }
+        state.writer = Some(writer);
+        self.commit_with(state, true)?;
+        if let Some(writer) = state.writer.take() {
+            writer
+                .wait_merging_threads()
+                .map_err(Error::index(&self.dir))?;
+        }
+        self.finished.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn commit_with(&self, state: &mut WriteState, finished: bool) -> Result<()> {
+        let coverage = Coverage {
+            format: COVERAGE_FORMAT,
+            log_id: self.log_id,
+            first_seq: self.first_seq,
+            indexed: state.added,
+            chain_hash: state.chain_hash,
+            finished,
+        };
+        let payload = serde_json::to_string(&coverage).expect("coverage serialises");
+        let writer = state
+            .writer
+            .as_mut()
+            .expect("a writer exists while documents are added");
+        let mut prepared = writer.prepare_commit().map_err(Error::index(&self.dir))?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(Error::index(&self.dir))?;
+        self.reader.reload().map_err(Error::index(&self.dir))?;
+        self.searchable.store(state.added, Ordering::Release);
+        Ok(())
+    }
+
+    fn writer(&self, threads: usize, memory: usize) -> Result<IndexWriter> {
+        let options = IndexWriterOptions::builder()
+            .num_worker_threads(threads)
+            .num_merge_threads(1)
+            .memory_budget_per_thread(memory)
+            .build();
+        self.index
+            .writer_with_options(options)
+            .map_err(Error::index(&self.dir))
+    }
+}
+
+fn reader(index: &Index, dir: &Path) -> Result<IndexReader> {
+    index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(Error::index(dir))
+}

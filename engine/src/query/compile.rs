@@ -1,0 +1,234 @@
+//! Turning a [`Query`] into one tantivy query (the same for every segment),
+//! and checking its full-text part first so that mistakes come back with
+//! what is wrong and where.
+
+use std::ops::Bound;
+
+use tantivy::Term;
+use tantivy::query::{
+    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, Query as TantivyQuery, QueryParser,
+    RangeQuery, TermQuery,
+};
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf, parse_query_lenient};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TokenizerManager;
+
+use super::Query;
+use crate::error::{Error, Result};
+use crate::index::schema::{DETAILS, Fields, MESSAGE};
+
+/// The tantivy query selecting what `query` selects (time range, filters,
+/// text). The seq snapshot and the cursor are applied by the collectors.
+///
+/// # Errors
+/// [`Error::InvalidQuery`] naming the part at fault.
+pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQuery>> {
+    query.check()?;
+    let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
+    if query.from.is_some() || query.to.is_some() {
+        let bound = |t: Option<i64>, incl: bool| match t {
+            None => Bound::Unbounded,
+            Some(t) if incl => Bound::Included(Term::from_field_i64(fields.time, t)),
+            Some(t) => Bound::Excluded(Term::from_field_i64(fields.time, t)),
+        };
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                bound(query.from, true),
+                bound(query.to, false),
+            )),
+        ));
+    }
+    for filter in &query.filters {
+        let field = fields.exact(filter.field);
+        let alternatives: Vec<(Occur, Box<dyn TantivyQuery>)> = filter
+            .values
+            .iter()
+            .map(|value| -> (Occur, Box<dyn TantivyQuery>) {
+                let q: Box<dyn TantivyQuery> = match value.strip_suffix('*') {
+                    Some(prefix) => Box::new(InvertedIndexRangeQuery::new(
+                        Bound::Included(Term::from_field_text(field, prefix)),
+                        successor(prefix).map_or(Bound::Unbounded, |s| {
+                            Bound::Excluded(Term::from_field_text(field, &s))
+                        }),
+                    )),
+                    None => Box::new(TermQuery::new(
+                        Term::from_field_text(field, value),
+                        IndexRecordOption::Basic,
+                    )),
+                };
+                (Occur::Should, q)
+            })
+            .collect();
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+    }
+    if !query.text.trim().is_empty() {
+        clauses.push((Occur::Must, parse_text(&query.text, fields)?));
+    }
+    Ok(if clauses.is_empty() {
+        Box::new(AllQuery)
+    } else {
+        Box::new(BooleanQuery::new(clauses))
+    })
+}
+
+/// Parses the full-text part. Bare words search `message` and every string
+/// in `details`; `message:word` and `details.a.b:value` search one field.
+///
+/// # Errors
+/// [`Error::InvalidQuery`] for `text`, with the character position of a
+/// syntax error or the unknown field.
+pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQuery>> {
+    let (ast, errors) = parse_query_lenient(text);
+    if let Some(error) = errors.first() {
+        return Err(Error::query(
+            "text",
+            format!(
+                "syntax error at character {}: {} (in `{text}`)",
+                error.pos, error.message
+            ),
+        ));
+    }
+    let mut names = Vec::new();
+    field_names(&ast, &mut names);
+    for name in names {
+        let known = name == MESSAGE
+            || name
+                .strip_prefix(DETAILS)
+                .is_some_and(|rest| rest.starts_with('.'));
+        if !known {
+            let at = text.find(&format!("{name}:")).unwrap_or(0);
+            return Err(Error::query(
+                "text",
+                format!(
+                    "unknown field `{name}` at character {at}: full text searches `message` and `details.<path>`; use a filter for exact fields"
+                ),
+            ));
+        }
+    }
+    let mut parser = QueryParser::new(
+        fields.schema.clone(),
+        vec![fields.message, fields.details_text],
+        TokenizerManager::default(),
+    );
+    parser.set_conjunction_by_default();
+    parser
+        .parse_query(text)
+        .map_err(|e| Error::query("text", format!("{e} (in `{text}`)")))
+}
+
+/// The field names a parsed text query mentions.
+fn field_names(ast: &UserInputAst, out: &mut Vec<String>) {
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            for (_, clause) in clauses {
+                field_names(clause, out);
+            }
+        }
+        UserInputAst::Boost(inner, _) => field_names(inner, out),
+        UserInputAst::Leaf(leaf) => {
+            let name = match leaf.as_ref() {
+                UserInputLeaf::Literal(literal) => literal.field_name.clone(),
+                UserInputLeaf::All => None,
+                UserInputLeaf::Range { field, .. }
+                | UserInputLeaf::Set { field, .. }
+                | UserInputLeaf::Regex { field, .. } => field.clone(),
+                UserInputLeaf::Exists { field } => Some(field.clone()),
+            };
+            out.extend(name);
+        }
+    }
+}
+
+/// The least string greater than every string starting with `prefix`:
+/// `prefix` with its last character incremented (`None` when there is no
+/// such string).
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{ExactField, Order};
+
+    #[test]
+    fn successor_bounds_a_prefix() {
+        assert_eq!(successor("git.").as_deref(), Some("git/"));
+        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(successor(""), None);
+        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+
+    #[test]
+    fn text_errors_say_what_and_where() {
+        let fields = Fields::new();
+        let err = parse_text("alice AND (bob", &fields)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid query text: syntax error at character"),
+            "{err}"
+        );
+        let err = parse_text("deleted tenant:acme", &fields)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `tenant` at character 8"),
+            "{err}"
+        );
+        parse_text("message:deleted details.branch:main", &fields).unwrap();
+    }
+
+    #[test]
+    fn bad_limits_and_filters_are_named() {
+        let fields = Fields::new();
+        for (query, what) in [
+            (
+                Query {
+                    limit: 0,
+                    ..Query::default()
+                },
+                "limit",
+            ),
+            (
+                Query {
+                    limit: 10_001,
+                    ..Query::default()
+                },
+                "limit",
+            ),
+            (
+                Query {
+                    from: Some(5),
+                    to: Some(1),
+                    ..Query::default()
+                },
+                "time range",
+            ),
+            (
+                Query::default().filter(ExactField::Action, &["*"]),
+                "filter action",
+            ),
+        ] {
+            let err = compile(&query, &fields).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("invalid query {what}")), "{err}");
+        }
+        compile(
+            &Query {
+                order: Order::OldestFirst,
+                ..Query::default()
+            },
+            &fields,
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,70 @@
+//! A store-wide cache of decoded, chain-checked sealed blocks, bounded in
+//! bytes, so that searches that fetch records scattered over a segment pay
+//! for decompression and hashing once per block rather than once per hit.
+//!
+//! Keys are a segment's process-unique id and a block number, so a segment
+//! replaced by another file with the same seqs never sees the old blocks.
+
+use std::sync::Arc;
+
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+
+use super::SealedSegment;
+use crate::error::Result;
+use crate::record::{Receipt, Record};
+
+/// A decoded block: its records with their receipts.
+pub type Block = Arc<Vec<(Record, Receipt)>>;
+
+/// Bytes cached by default.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
+
+#[derive(Debug, Clone, Copy)]
+struct BlockWeight;
+
+impl Weighter<(u64, usize), Block> for BlockWeight {
+    fn weight(&self, _: &(u64, usize), block: &Block) -> u64 {
+        block
+            .iter()
+            .map(|(record, _)| {
+                std::mem::size_of::<(Record, Receipt)>() as u64 + record.view().body_len() as u64
+            })
+            .sum::<u64>()
+            .max(1)
+    }
+}
+
+/// The cache.
+pub struct BlockCache {
+    blocks: Cache<(u64, usize), Block, BlockWeight>,
+}
+
+impl std::fmt::Debug for BlockCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockCache")
+            .field("bytes", &self.blocks.weight())
+            .field("blocks", &self.blocks.len())
+            .finish()
+    }
+}
+
+impl BlockCache {
+    /// A cache holding about `bytes` of decoded records (0 disables it).
+    pub fn new(bytes: u64) -> BlockCache {
+        // Blocks decode to about 256 KiB by default.
+        let estimated = (bytes / (256 << 10)).max(16) as usize;
+        BlockCache {
+            blocks: Cache::with_weighter(estimated, bytes, BlockWeight),
+        }
+    }
+
+    /// Block `i` of `segment`, decoded and checked, from the cache or read.
+    ///
+    /// # Errors
+    /// As [`SealedSegment::read_block`]; failures are not cached.
+    pub fn block(&self, segment: &SealedSegment, i: usize) -> Result<Block> {
+        self.blocks
+            .get_or_insert_with(&(segment.uid(), i), || segment.read_block(i).map(Arc::new))
+    }
+}

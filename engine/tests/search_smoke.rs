@@ -1,0 +1,104 @@
+//! Search end to end on a small log: filters, text, both orders, a cursor,
+//! counts and a histogram, across sealed and active segments.
+
+mod common;
+
+use common::{events, small_policy};
+use stele_engine::query::ExactField;
+use stele_engine::{FsyncPolicy, Order, Query, Store};
+
+#[test]
+fn finds_what_was_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store
+        .create_log("audit", small_policy(FsyncPolicy::Never, 300))
+        .unwrap();
+    for chunk in events(0, 1000).chunks(100) {
+        log.append(chunk).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    let all = log
+        .search(&Query {
+            limit: 10_000,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(all.hits.len(), 1000);
+    let times: Vec<(i64, u64)> = all
+        .hits
+        .iter()
+        .map(|h| (h.event.as_ref().unwrap().time.unwrap(), h.record.seq))
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+
+    let q = Query::default()
+        .filter(ExactField::ActorId, &["user-3"])
+        .filter(ExactField::Action, &["git.*"]);
+    let page = log.search(&q).unwrap();
+    assert!(!page.hits.is_empty());
+    for hit in &page.hits {
+        let e = hit.event.as_ref().unwrap();
+        assert_eq!(e.actor.id, "user-3");
+        assert_eq!(e.action, "git.push");
+    }
+    assert_eq!(log.count(&q).unwrap(), page.hits.len() as u64);
+
+    let text = Query {
+        text: "thing 17".into(),
+        ..Query::default()
+    };
+    let page = log.search(&text).unwrap();
+    assert_eq!(
+        page.hits.len(),
+        1,
+        "{:?}",
+        page.hits.iter().map(|h| h.record.seq).collect::<Vec<_>>()
+    );
+    assert_eq!(page.hits[0].record.seq, 17);
+
+    let mut q = Query {
+        limit: 7,
+        order: Order::OldestFirst,
+        ..Query::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = log.search(&q).unwrap();
+        seen.extend(page.hits.iter().map(|h| h.record.seq));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut expected: Vec<u64> = times.iter().rev().map(|t| t.1).collect();
+    assert_eq!(seen, expected);
+    expected.sort();
+
+    let terms = log
+        .count_by(&Query::default(), ExactField::Action, 2)
+        .unwrap();
+    assert_eq!(terms.total, 1000);
+    assert_eq!(
+        terms.top,
+        vec![
+            ("git.push".to_string(), 250),
+            ("repo.create".to_string(), 250)
+        ]
+    );
+    assert_eq!(terms.other, 500);
+    let h = log
+        .histogram(
+            &Query::default(),
+            100_000_000_000,
+            Some((ExactField::Outcome, 3)),
+        )
+        .unwrap();
+    assert_eq!(h.total, 1000);
+    assert_eq!(h.buckets.iter().map(|b| b.count).sum::<u64>(), 1000);
+    drop(log);
+    store.close().unwrap();
+}
