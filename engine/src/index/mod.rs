@@ -144,6 +144,16 @@ impl LogIndex {
             if ix.is_finished() {
                 continue;
             }
+            if state.added < segment.first_seq() {
+                return Err(Error::Index {
+                    dir: ix.dir().to_path_buf(),
+                    reason: format!(
+                        "it continues at seq {} but its segment starts at {}; rebuild the index",
+                        state.added,
+                        segment.first_seq()
+                    ),
+                });
+            }
             let to = end.min(state.added + STEP_RECORDS);
             if state.added < to {
                 let records = segment.read(state.added, to)?;

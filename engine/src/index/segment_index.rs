@@ -137,7 +137,8 @@ impl SegmentIndex {
     }
 
     /// Creates an empty index in `dir` (which must not exist) for the
-    /// segment starting at `first_seq` after chain hash `prev_chain_hash`.
+    /// segment starting at `first_seq` after chain hash `prev_chain_hash`,
+    /// and commits it, so that every index on disk records its coverage.
     ///
     /// # Errors
     /// I/O or [`Error::Index`] errors.
@@ -151,7 +152,7 @@ impl SegmentIndex {
         std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
         let index = Index::create_in_dir(dir, fields.schema.clone()).map_err(Error::index(dir))?;
         let reader = reader(&index, dir)?;
-        Ok(SegmentIndex {
+        let ix = SegmentIndex {
             dir: dir.to_path_buf(),
             log_id,
             first_seq,
@@ -166,7 +167,13 @@ impl SegmentIndex {
             }),
             searchable: AtomicU64::new(first_seq),
             finished: AtomicBool::new(false),
-        })
+        };
+        {
+            let mut state = ix.state.lock();
+            state.writer = Some(ix.writer(1, WRITER_MEMORY)?);
+            ix.commit_with(&mut state, false)?;
+        }
+        Ok(ix)
     }
 
     /// Its directory.
