@@ -102,3 +102,72 @@ fn finds_what_was_appended() {
     drop(log);
     store.close().unwrap();
 }
+
+/// Every row of the full-text table in docs/query.md.
+#[test]
+fn the_documented_text_syntax_works() {
+    use stele_engine::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store
+        .create_log("audit", small_policy(FsyncPolicy::Never, 1000))
+        .unwrap();
+    let event = |message: &str, details: serde_json::Value| Event {
+        action: "workflow.delete".into(),
+        actor: stele_engine::Actor {
+            id: "alice".into(),
+            ..Default::default()
+        },
+        message: message.into(),
+        details: details.as_object().cloned(),
+        ..Event::default()
+    };
+    log.append(&[
+        event(
+            "Alice deleted workflow 42",
+            serde_json::json!({"branch": "main", "commits": 3}),
+        ),
+        event(
+            "bob removed workflow 7",
+            serde_json::json!({"branch": "draft-x", "commits": 12}),
+        ),
+        event(
+            "carol deleted draft workflow",
+            serde_json::json!({"repo": "acme/api"}),
+        ),
+    ])
+    .unwrap();
+    log.flush_index().unwrap();
+    let seqs = |text: &str| -> Vec<u64> {
+        let mut s: Vec<u64> = log
+            .search(&Query {
+                text: text.into(),
+                ..Query::default()
+            })
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .hits
+            .iter()
+            .map(|h| h.record.seq)
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(seqs("deleted"), [0, 2]);
+    assert_eq!(seqs("ALICE deleted"), [0]);
+    assert_eq!(seqs("deleted workflow"), [0, 2]);
+    assert_eq!(seqs("deleted OR removed"), [0, 1, 2]);
+    assert_eq!(seqs("deleted -draft"), [0]);
+    assert_eq!(seqs("\"deleted workflow 42\""), [0]);
+    assert_eq!(seqs("\"workflow deleted\""), Vec::<u64>::new());
+    assert_eq!(seqs("message:draft"), [2]);
+    assert_eq!(
+        seqs("draft"),
+        [1, 2],
+        "bare words also search details strings"
+    );
+    assert_eq!(seqs("details.branch:main"), [0]);
+    assert_eq!(seqs("details.commits:3"), [0]);
+    assert_eq!(seqs("(alice OR bob) AND workflow"), [0, 1]);
+    assert_eq!(seqs("acme"), [2]);
+    assert_eq!(seqs("\"acme api\""), [2]);
+}
