@@ -171,3 +171,45 @@ fn the_documented_text_syntax_works() {
     assert_eq!(seqs("acme"), [2]);
     assert_eq!(seqs("\"acme api\""), [2]);
 }
+
+/// Segments outside the range are not searched, and a newest-first page
+/// stops at the first segment that fills it, even with overlapping bounds.
+#[test]
+fn pruning_and_early_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.create_log("audit", small_policy(FsyncPolicy::Never, 100)).unwrap();
+    const HOUR: i64 = 3_600_000_000_000;
+    // Ten segments of 100 events; segment k spans hours [k, k+2), so
+    // neighbours overlap.
+    for k in 0..10i64 {
+        let batch: Vec<_> = (0..100i64)
+            .map(|i| {
+                let mut e = common::event((k * 100 + i) as u64);
+                e.time = Some(k * HOUR + i * (2 * HOUR / 100));
+                e
+            })
+            .collect();
+        log.append(&batch).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(log.segments().len(), 11, "ten sealed and an empty active one");
+
+    let narrow = Query { from: Some(HOUR / 2), to: Some(HOUR * 3 / 4), limit: 1000, ..Query::default() };
+    let page = log.search(&narrow).unwrap();
+    assert_eq!(page.stats.segments_searched, 1);
+    assert!(page.hits.iter().all(|h| h.record.seq < 100));
+
+    let newest = log.search(&Query { limit: 10, ..Query::default() }).unwrap();
+    assert_eq!(newest.stats.segments_searched, 1, "{:?}", newest.stats);
+    assert_eq!(newest.hits.first().unwrap().record.seq, 999);
+
+    // 150 newest need the newest segment and, because bounds overlap, the
+    // one before it; no more.
+    let deeper = log.search(&Query { limit: 150, ..Query::default() }).unwrap();
+    assert_eq!(deeper.stats.segments_searched, 2, "{:?}", deeper.stats);
+    let oldest = log.search(&Query { limit: 10, order: Order::OldestFirst, ..Query::default() }).unwrap();
+    assert_eq!(oldest.stats.segments_searched, 1);
+    assert_eq!(oldest.hits[0].record.seq, 0);
+}
