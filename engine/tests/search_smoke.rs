@@ -99,6 +99,17 @@ fn finds_what_was_appended() {
         .unwrap();
     assert_eq!(h.total, 1000);
     assert_eq!(h.buckets.iter().map(|b| b.count).sum::<u64>(), 1000);
+    let empty = Query {
+        from: Some(1_790_000_000_500_000_000),
+        to: Some(1_790_000_000_500_000_000),
+        ..Query::default()
+    };
+    assert!(
+        log.histogram(&empty, 1_000_000_000, None)
+            .unwrap()
+            .buckets
+            .is_empty()
+    );
     drop(log);
     store.close().unwrap();
 }
@@ -178,7 +189,9 @@ fn the_documented_text_syntax_works() {
 fn pruning_and_early_stop() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let log = store.create_log("audit", small_policy(FsyncPolicy::Never, 100)).unwrap();
+    let log = store
+        .create_log("audit", small_policy(FsyncPolicy::Never, 100))
+        .unwrap();
     const HOUR: i64 = 3_600_000_000_000;
     // Ten segments of 100 events; segment k spans hours [k, k+2), so
     // neighbours overlap.
@@ -194,22 +207,47 @@ fn pruning_and_early_stop() {
     }
     log.finish_seals().unwrap();
     log.flush_index().unwrap();
-    assert_eq!(log.segments().len(), 11, "ten sealed and an empty active one");
+    assert_eq!(
+        log.segments().len(),
+        11,
+        "ten sealed and an empty active one"
+    );
 
-    let narrow = Query { from: Some(HOUR / 2), to: Some(HOUR * 3 / 4), limit: 1000, ..Query::default() };
+    let narrow = Query {
+        from: Some(HOUR / 2),
+        to: Some(HOUR * 3 / 4),
+        limit: 1000,
+        ..Query::default()
+    };
     let page = log.search(&narrow).unwrap();
     assert_eq!(page.stats.segments_searched, 1);
     assert!(page.hits.iter().all(|h| h.record.seq < 100));
 
-    let newest = log.search(&Query { limit: 10, ..Query::default() }).unwrap();
+    let newest = log
+        .search(&Query {
+            limit: 10,
+            ..Query::default()
+        })
+        .unwrap();
     assert_eq!(newest.stats.segments_searched, 1, "{:?}", newest.stats);
     assert_eq!(newest.hits.first().unwrap().record.seq, 999);
 
     // 150 newest need the newest segment and, because bounds overlap, the
     // one before it; no more.
-    let deeper = log.search(&Query { limit: 150, ..Query::default() }).unwrap();
+    let deeper = log
+        .search(&Query {
+            limit: 150,
+            ..Query::default()
+        })
+        .unwrap();
     assert_eq!(deeper.stats.segments_searched, 2, "{:?}", deeper.stats);
-    let oldest = log.search(&Query { limit: 10, order: Order::OldestFirst, ..Query::default() }).unwrap();
+    let oldest = log
+        .search(&Query {
+            limit: 10,
+            order: Order::OldestFirst,
+            ..Query::default()
+        })
+        .unwrap();
     assert_eq!(oldest.stats.segments_searched, 1);
     assert_eq!(oldest.hits[0].record.seq, 0);
 }

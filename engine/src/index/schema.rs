@@ -14,6 +14,9 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, JsonObjectOptions, OwnedValue, STRING, Schema,
     TextFieldIndexing, TextOptions,
 };
+use tantivy::tokenizer::{
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenizerManager,
+};
 
 use crate::event::{Event, Outcome};
 
@@ -24,6 +27,27 @@ pub(crate) const MESSAGE: &str = "message";
 pub(crate) const DETAILS: &str = "details";
 /// Every string of `details`, so that bare words find them.
 pub(crate) const DETAILS_TEXT: &str = "details_text";
+
+/// Name of the text analyzer: words are runs of letters and digits,
+/// lowercased; words of more than [`MAX_WORD_BYTES`] are not indexed.
+pub(crate) const TOKENIZER: &str = "stele";
+/// The longest word indexed (tantivy's own default stops short of 40, which
+/// would lose the 40-character SHA-1 of a git commit).
+pub const MAX_WORD_BYTES: usize = 255;
+
+/// Tantivy's tokenizers plus Stele's text analyzer; every index and query
+/// parser uses this.
+pub(crate) fn tokenizers() -> TokenizerManager {
+    let manager = TokenizerManager::default();
+    manager.register(
+        TOKENIZER,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_WORD_BYTES + 1))
+            .filter(LowerCaser)
+            .build(),
+    );
+    manager
+}
 
 /// A field that filters and aggregations match exactly (whole value, case
 /// sensitive).
@@ -143,7 +167,7 @@ impl Fields {
         let exact =
             ExactField::ALL.map(|f| builder.add_text_field(f.column(), STRING.set_fast("raw")));
         let text = TextFieldIndexing::default()
-            .set_tokenizer("default")
+            .set_tokenizer(TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions);
         let message = builder.add_text_field(
             MESSAGE,

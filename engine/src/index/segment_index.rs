@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::indexer::{IndexWriterOptions, NoMergePolicy};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher};
 
-use super::schema::Fields;
+use super::schema::{Fields, tokenizers};
 use crate::chain::Hash;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -97,7 +97,8 @@ impl SegmentIndex {
     /// # Errors
     /// [`Error::Index`] when tantivy cannot open it.
     pub fn open(dir: &Path, fields: Arc<Fields>) -> Result<(SegmentIndex, Option<Coverage>)> {
-        let index = Index::open_in_dir(dir).map_err(Error::index(dir))?;
+        let mut index = Index::open_in_dir(dir).map_err(Error::index(dir))?;
+        index.set_tokenizers(tokenizers());
         if index.schema() != fields.schema {
             return Err(Error::Index {
                 dir: dir.to_path_buf(),
@@ -150,7 +151,9 @@ impl SegmentIndex {
         prev_chain_hash: Hash,
     ) -> Result<SegmentIndex> {
         std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-        let index = Index::create_in_dir(dir, fields.schema.clone()).map_err(Error::index(dir))?;
+        let mut index =
+            Index::create_in_dir(dir, fields.schema.clone()).map_err(Error::index(dir))?;
+        index.set_tokenizers(tokenizers());
         let reader = reader(&index, dir)?;
         let ix = SegmentIndex {
             dir: dir.to_path_buf(),

@@ -179,9 +179,11 @@ impl Log {
             .to
             .map(|t| bucket_of(t - 1))
             .or_else(|| seen.max().copied());
+        let empty_range = matches!((query.from, query.to), (Some(from), Some(to)) if from >= to);
         let mut buckets = Vec::new();
         if let (Some(first), Some(last)) = (first, last)
             && first <= last
+            && !empty_range
         {
             let n = buckets_between(first, last);
             if n > MAX_BUCKETS as u128 {

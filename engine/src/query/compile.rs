@@ -11,11 +11,10 @@ use tantivy::query::{
 };
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf, parse_query_lenient};
 use tantivy::schema::IndexRecordOption;
-use tantivy::tokenizer::TokenizerManager;
 
 use super::Query;
 use crate::error::{Error, Result};
-use crate::index::schema::{DETAILS, Fields, MESSAGE};
+use crate::index::schema::{DETAILS, Fields, MAX_WORD_BYTES, MESSAGE, tokenizers};
 
 /// The tantivy query selecting what `query` selects (time range, filters,
 /// text). The seq snapshot and the cursor are applied by the collectors.
@@ -89,6 +88,15 @@ pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQ
             ),
         ));
     }
+    if let Some((at, word)) = long_word(text) {
+        return Err(Error::query(
+            "text",
+            format!(
+                "the word at character {at} ({}…) is longer than {MAX_WORD_BYTES} bytes; words that long are not indexed, so it can match nothing",
+                word.chars().take(16).collect::<String>()
+            ),
+        ));
+    }
     let mut names = Vec::new();
     field_names(&ast, &mut names);
     for name in names {
@@ -109,12 +117,31 @@ pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQ
     let mut parser = QueryParser::new(
         fields.schema.clone(),
         vec![fields.message, fields.details_text],
-        TokenizerManager::default(),
+        tokenizers(),
     );
     parser.set_conjunction_by_default();
     parser
         .parse_query(text)
         .map_err(|e| Error::query("text", format!("{e} (in `{text}`)")))
+}
+
+/// The first word (run of letters and digits, as the analyzer splits) of
+/// more than [`MAX_WORD_BYTES`], with its character position.
+fn long_word(text: &str) -> Option<(usize, &str)> {
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if i - s > MAX_WORD_BYTES {
+                    return Some((text[..s].chars().count(), &text[s..i]));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The field names a parsed text query mentions.
