@@ -240,6 +240,10 @@ pub struct Count {
     pub below_seq: u64,
 }
 
+/// Most cells a segment's dense tallies may have (buckets, or buckets times
+/// values); beyond it they are kept in hash maps.
+const DENSE_CELLS: u64 = 1 << 20;
+
 impl Collector for Count {
     type Fruit = Counts;
     type Child = CountSegment;
@@ -253,15 +257,38 @@ impl Collector for Count {
             Some(field) => reader.fast_fields().str(field)?,
             None => None,
         };
-        let slots = values.as_ref().map_or(0, |c| c.num_terms());
+        let terms = values.as_ref().map_or(0, |c| c.num_terms());
+        let columns = KeyColumns::of(reader)?;
+        let buckets = self.interval.map(|interval| {
+            let first = columns.time.min_value().div_euclid(interval);
+            let last = columns.time.max_value().div_euclid(interval);
+            let n = (i128::from(last) - i128::from(first) + 1) as u64;
+            let dense = n <= DENSE_CELLS;
+            let dense_split = dense && values.is_some() && n * terms as u64 <= DENSE_CELLS;
+            BucketTally {
+                interval,
+                first,
+                counts: if dense {
+                    Tally::Dense(vec![0; n as usize])
+                } else {
+                    Tally::Sparse(HashMap::new())
+                },
+                split: match values {
+                    None => None,
+                    Some(_) if dense_split => Some(Tally::Dense(vec![0; n as usize * terms])),
+                    Some(_) => Some(Tally::Sparse(HashMap::new())),
+                },
+                terms: terms as u64,
+            }
+        });
         Ok(CountSegment {
             spec: self.clone(),
-            columns: KeyColumns::of(reader)?,
+            columns,
             values,
             total: 0,
             missing: 0,
-            per_ord: vec![0; slots],
-            per_bucket: HashMap::new(),
+            per_ord: vec![0; terms],
+            buckets,
         })
     }
 
@@ -278,6 +305,45 @@ impl Collector for Count {
     }
 }
 
+/// Counters addressed by a cell number: a vector when the cells are few,
+/// a map when they are many.
+enum Tally {
+    Dense(Vec<u64>),
+    Sparse(HashMap<u64, u64>),
+}
+
+impl Tally {
+    fn add(&mut self, cell: u64) {
+        match self {
+            Tally::Dense(counts) => counts[cell as usize] += 1,
+            Tally::Sparse(counts) => *counts.entry(cell).or_default() += 1,
+        }
+    }
+
+    /// The cells with a count, with it.
+    fn nonzero(&self) -> Vec<(u64, u64)> {
+        match self {
+            Tally::Dense(counts) => counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(cell, n)| (cell as u64, *n))
+                .collect(),
+            Tally::Sparse(counts) => counts.iter().map(|(c, n)| (*c, *n)).collect(),
+        }
+    }
+}
+
+/// Histogram counters of one tantivy segment: bucket `first + i` is cell
+/// `i`; with a split, (bucket `i`, term `o`) is cell `i * terms + o`.
+struct BucketTally {
+    interval: i64,
+    first: i64,
+    counts: Tally,
+    split: Option<Tally>,
+    terms: u64,
+}
+
 /// [`Count`] on one tantivy segment: counts by term ordinal, turned into
 /// strings at harvest.
 pub struct CountSegment {
@@ -287,8 +353,7 @@ pub struct CountSegment {
     total: u64,
     missing: u64,
     per_ord: Vec<u64>,
-    /// Bucket start to (count, count per ordinal).
-    per_bucket: HashMap<i64, (u64, HashMap<u64, u64>)>,
+    buckets: Option<BucketTally>,
 }
 
 impl SegmentCollector for CountSegment {
@@ -302,51 +367,73 @@ impl SegmentCollector for CountSegment {
         }
         self.total += 1;
         let ord = self.values.as_ref().and_then(|c| c.ords().first(doc));
-        match (self.spec.field, ord) {
+        match (&self.values, ord) {
             (Some(_), None) => self.missing += 1,
             (Some(_), Some(ord)) => self.per_ord[ord as usize] += 1,
             (None, _) => {}
         }
-        if let Some(interval) = self.spec.interval {
+        if let Some(b) = &mut self.buckets {
             let time = self.columns.time.first(doc).unwrap_or_default();
-            let bucket = time.div_euclid(interval) * interval;
-            let entry = self.per_bucket.entry(bucket).or_default();
-            entry.0 += 1;
-            if let Some(ord) = ord {
-                *entry.1.entry(ord).or_default() += 1;
+            let cell = (time.div_euclid(b.interval) - b.first) as u64;
+            b.counts.add(cell);
+            if let (Some(split), Some(ord)) = (&mut b.split, ord) {
+                split.add(cell * b.terms + ord);
             }
         }
     }
 
     fn harvest(self) -> Counts {
-        let name = |ord: u64| -> String {
-            let mut value = String::new();
-            if let Some(column) = &self.values {
-                let _ = column.ord_to_str(ord, &mut value);
-            }
-            value
-        };
-        let by_value = self
+        let per_value: Vec<(u64, u64)> = self
             .per_ord
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
-            .map(|(ord, n)| (name(ord as u64), *n))
+            .map(|(ord, n)| (ord as u64, *n))
             .collect();
-        let by_bucket = self
-            .per_bucket
+        let ords: Vec<u64> = per_value.iter().map(|(ord, _)| *ord).collect();
+        let names = self.names(&ords);
+        let name_of = |ord: u64| -> String {
+            ords.binary_search(&ord)
+                .map(|i| names[i].clone())
+                .unwrap_or_default()
+        };
+        let by_value = per_value
             .iter()
-            .map(|(bucket, (n, ords))| {
-                let values = ords.iter().map(|(ord, m)| (name(*ord), *m)).collect();
-                (*bucket, (*n, values))
-            })
+            .zip(&names)
+            .map(|((_, n), name)| (name.clone(), *n))
             .collect();
+        let mut by_bucket: HashMap<i64, (u64, HashMap<String, u64>)> = HashMap::new();
+        if let Some(b) = &self.buckets {
+            let start = |cell: u64| (b.first + cell as i64) * b.interval;
+            for (cell, n) in b.counts.nonzero() {
+                by_bucket.entry(start(cell)).or_default().0 += n;
+            }
+            for (cell, n) in b.split.as_ref().map(Tally::nonzero).unwrap_or_default() {
+                let entry = by_bucket.entry(start(cell / b.terms)).or_default();
+                *entry.1.entry(name_of(cell % b.terms)).or_default() += n;
+            }
+        }
         Counts {
             total: self.total,
             missing: self.missing,
             by_value,
             by_bucket,
         }
+    }
+}
+
+impl CountSegment {
+    /// The values of the sorted term ordinals `ords`, read from the column's
+    /// dictionary in one pass.
+    fn names(&self, ords: &[u64]) -> Vec<String> {
+        let mut names = Vec::with_capacity(ords.len());
+        if let Some(column) = &self.values {
+            let _ = column.dictionary().sorted_ords_to_term_cb(ords, |bytes| {
+                names.push(String::from_utf8_lossy(bytes).into_owned());
+            });
+        }
+        names.resize(ords.len(), String::new());
+        names
     }
 }
 
