@@ -172,6 +172,22 @@ impl LogIndex {
         Ok(false)
     }
 
+    /// Commits every index with uncommitted records.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn commit_all(&self) -> Result<()> {
+        let segments: Vec<_> = self.segments.read().values().cloned().collect();
+        for ix in segments {
+            let mut state = ix.lock();
+            if !ix.is_finished() && state.added > ix.searchable() {
+                ix.commit(&mut state)?;
+            }
+        }
+        self.notify_commit();
+        Ok(())
+    }
+
     /// Completes the index of a segment that will not grow any more: adds
     /// what is missing, commits and merges it into one tantivy segment.
     ///

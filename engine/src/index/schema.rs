@@ -11,8 +11,8 @@
 
 use tantivy::TantivyDocument;
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, JsonObjectOptions, OwnedValue, STRING, Schema,
-    TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
+    TextOptions,
 };
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenizerManager,
@@ -164,10 +164,19 @@ impl Fields {
         let mut builder = Schema::builder();
         let seq = builder.add_u64_field(SEQ, FAST);
         let time = builder.add_i64_field(TIME, FAST);
-        let exact =
-            ExactField::ALL.map(|f| builder.add_text_field(f.column(), STRING.set_fast("raw")));
+        // Nothing is scored, so no field keeps norms.
+        let exact = TextOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer("raw")
+                    .set_fieldnorms(false)
+                    .set_index_option(IndexRecordOption::Basic),
+            )
+            .set_fast("raw");
+        let exact = ExactField::ALL.map(|f| builder.add_text_field(f.column(), exact.clone()));
         let text = TextFieldIndexing::default()
             .set_tokenizer(TOKENIZER)
+            .set_fieldnorms(false)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions);
         let message = builder.add_text_field(
             MESSAGE,

@@ -30,8 +30,14 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::record::{Receipt, Record};
 
-/// Memory the writer of an active segment buffers before it flushes.
+/// Memory each indexing worker of a writer buffers before it flushes.
 const WRITER_MEMORY: usize = 64 << 20;
+
+/// Tantivy indexing workers per writer: one per core, up to four (the
+/// store's indexing thread feeds them decoded documents).
+fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
 
 /// The commit payload: what the index covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,7 +179,7 @@ impl SegmentIndex {
         };
         {
             let mut state = ix.state.lock();
-            state.writer = Some(ix.writer(1, WRITER_MEMORY)?);
+            state.writer = Some(ix.writer(worker_threads(), WRITER_MEMORY)?);
             ix.commit_with(&mut state, false)?;
         }
         Ok(ix)
@@ -216,7 +222,7 @@ impl SegmentIndex {
     /// [`Error::Index`] when tantivy refuses a document.
     pub fn add(&self, state: &mut WriteState, records: Vec<(Record, Receipt)>) -> Result<()> {
         if state.writer.is_none() {
-            state.writer = Some(self.writer(1, WRITER_MEMORY)?);
+            state.writer = Some(self.writer(worker_threads(), WRITER_MEMORY)?);
         }
         let writer = state.writer.as_ref().expect("created above");
         for (record, receipt) in records {
@@ -262,7 +268,7 @@ impl SegmentIndex {
             return Ok(());
         }
         if state.writer.is_none() {
-            state.writer = Some(self.writer(1, WRITER_MEMORY)?);
+            state.writer = Some(self.writer(worker_threads(), WRITER_MEMORY)?);
         }
         self.commit_with(state, false)?;
         let writer = state.writer.take().expect("created above");

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::Log;
 use crate::error::Result;
-use crate::log::IndexPolicy;
 
 impl Log {
     /// Indexes the next step of records that became visible and commits
@@ -28,16 +27,8 @@ impl Log {
     /// # Errors
     /// As [`Log::index_pass`].
     pub fn flush_index(&self) -> Result<()> {
-        let now = IndexPolicy {
-            commit_interval_ms: 0,
-            ..self.policy.index
-        };
-        loop {
-            let view = self.view.read().clone();
-            if !self.index.pass(&view, self.visible_seq(), &now)? {
-                return Ok(());
-            }
-        }
+        while self.index_pass()? {}
+        self.index.commit_all()
     }
 
     /// Rebuilds the index of every segment from the segment data. Searches
