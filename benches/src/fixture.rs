@@ -9,6 +9,43 @@ use tempfile::TempDir;
 /// Errors of the fixtures: the engine's or the temporary directory's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// CPU time of this process so far, from `/proc/self/stat` (Linux; in
+/// clock ticks of 1/100 s, the USER_HZ of every mainstream architecture).
+pub fn cpu_seconds() -> Result<f64, BoxError> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64, BoxError> {
+        let field = fields.get(i).ok_or("short /proc/self/stat")?;
+        Ok(field.parse::<u64>()? as f64 / 100.0)
+    };
+    // utime and stime are fields 14 and 15; this slice starts at field 3.
+    Ok(ticks(11)? + ticks(12)?)
+}
+
+/// The `main` of a report binary named `name`: parses its arguments (a
+/// usage error exits 2) and runs it (a failure exits 1).
+pub fn run_main<A>(
+    name: &str,
+    parse: impl FnOnce() -> Result<A, String>,
+    run: impl FnOnce(&A) -> Result<(), BoxError>,
+) -> std::process::ExitCode {
+    let args = match parse() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Bytes of the events' JSON form (`serde_json::to_string`), summed.
 pub fn json_bytes(events: &[Event]) -> u64 {
     events

@@ -27,12 +27,11 @@ fn crash_child() {
         return;
     };
     let store = Store::open(&dir).unwrap();
-    let log = match store.log("crash") {
-        Ok(log) => log,
-        Err(_) => store
-            .create_log("crash", common::small_policy(FsyncPolicy::Always, 300))
-            .unwrap(),
-    };
+    let log = common::open_or_create(
+        &store,
+        "crash",
+        common::small_policy(FsyncPolicy::Always, 300),
+    );
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let log = Arc::clone(&log);

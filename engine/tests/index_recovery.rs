@@ -146,21 +146,14 @@ fn index_crash_child() {
         return;
     };
     let store = Store::open(&dir).unwrap();
-    let log = match store.log("crash") {
-        Ok(log) => log,
-        Err(_) => store
-            .create_log(
-                "crash",
-                Policy {
-                    index: IndexPolicy {
-                        commit_interval_ms: 20,
-                        ..IndexPolicy::default()
-                    },
-                    ..policy()
-                },
-            )
-            .unwrap(),
+    let policy = Policy {
+        index: IndexPolicy {
+            commit_interval_ms: 20,
+            ..IndexPolicy::default()
+        },
+        ..policy()
     };
+    let log = common::open_or_create(&store, "crash", policy);
     let mut i = log.visible_seq();
     loop {
         log.append(&events(i, i + 37)).unwrap();

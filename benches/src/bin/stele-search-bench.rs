@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stele_benches::Generator;
-use stele_benches::fixture::{BoxError, policy};
+use stele_benches::fixture::{BoxError, cpu_seconds, policy, run_main};
 use stele_engine::{Event, ExactField, FsyncPolicy, Log, Query, SegmentState, Store, StoreOptions};
 
 const USAGE: &str = "usage: stele-search-bench [--events N (10000000)] [--dir PATH (target/search-bench)] \
@@ -130,20 +130,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("stele-search-bench: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main("stele-search-bench", parse_args, run)
 }
 
 /// Prints a line at once (the load runs for minutes; progress matters).
@@ -844,20 +831,6 @@ fn duration_label(ns: i64) -> String {
     } else {
         format!("{:.0}-second", ns as f64 / 1e9)
     }
-}
-
-/// CPU time of this process so far, from `/proc/self/stat` (Linux; clock
-/// ticks of 1/100 s).
-fn cpu_seconds() -> Result<f64, BoxError> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, BoxError> {
-        let field = fields.get(i).ok_or("short /proc/self/stat")?;
-        Ok(field.parse::<u64>()? as f64 / 100.0)
-    };
-    // utime and stime are fields 14 and 15; this slice starts at field 3.
-    Ok(ticks(11)? + ticks(12)?)
 }
 
 /// Resident set size in MiB, from `/proc/self/statm` (0 when unreadable).

@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use stele_benches::fixture::{BoxError, manual_seal, policy};
+use stele_benches::fixture::{BoxError, cpu_seconds, manual_seal, policy, run_main};
 use stele_benches::{Generator, TempLog, json_bytes};
 use stele_engine::{Direction, Event, FsyncPolicy, Policy, SealOptions, SegmentState};
 
@@ -75,20 +75,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("stele-sizes: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main("stele-sizes", parse_args, run)
 }
 
 /// Wall-clock and CPU time (all threads, user + system) of one phase.
@@ -120,20 +107,6 @@ impl Took {
             self.cpu
         )
     }
-}
-
-/// CPU time of this process so far, from `/proc/self/stat` (Linux; in
-/// clock ticks of 1/100 s, the USER_HZ of every mainstream architecture).
-fn cpu_seconds() -> Result<f64, BoxError> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, BoxError> {
-        let field = fields.get(i).ok_or("short /proc/self/stat")?;
-        Ok(field.parse::<u64>()? as f64 / 100.0)
-    };
-    // utime and stime are fields 14 and 15; this slice starts at field 3.
-    Ok(ticks(11)? + ticks(12)?)
 }
 
 fn mb(bytes: u64) -> f64 {

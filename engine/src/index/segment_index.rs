@@ -117,28 +117,17 @@ impl SegmentIndex {
             .as_deref()
             .and_then(|p| serde_json::from_str::<Coverage>(p).ok())
             .filter(|c| c.format == COVERAGE_FORMAT);
-        let (log_id, first_seq, indexed, chain_hash, finished) = match &coverage {
-            Some(c) => (c.log_id, c.first_seq, c.indexed, c.chain_hash, c.finished),
-            None => ([0; 16], 0, 0, [0; 32], false),
-        };
         let reader = reader(&index, dir)?;
+        let recorded = coverage.clone().unwrap_or(Coverage {
+            format: COVERAGE_FORMAT,
+            log_id: [0; 16],
+            first_seq: 0,
+            indexed: 0,
+            chain_hash: [0; 32],
+            finished: false,
+        });
         Ok((
-            SegmentIndex {
-                dir: dir.to_path_buf(),
-                log_id,
-                first_seq,
-                index,
-                reader,
-                fields,
-                state: Mutex::new(WriteState {
-                    writer: None,
-                    added: indexed,
-                    chain_hash,
-                    last_commit: Instant::now(),
-                }),
-                searchable: AtomicU64::new(indexed),
-                finished: AtomicBool::new(finished),
-            },
+            SegmentIndex::assemble(dir, index, reader, fields, &recorded),
             coverage,
         ))
     }
@@ -161,28 +150,47 @@ impl SegmentIndex {
             Index::create_in_dir(dir, fields.schema.clone()).map_err(Error::index(dir))?;
         index.set_tokenizers(tokenizers());
         let reader = reader(&index, dir)?;
-        let ix = SegmentIndex {
-            dir: dir.to_path_buf(),
+        let coverage = Coverage {
+            format: COVERAGE_FORMAT,
             log_id,
             first_seq,
-            index,
-            reader,
-            fields,
-            state: Mutex::new(WriteState {
-                writer: None,
-                added: first_seq,
-                chain_hash: prev_chain_hash,
-                last_commit: Instant::now(),
-            }),
-            searchable: AtomicU64::new(first_seq),
-            finished: AtomicBool::new(false),
+            indexed: first_seq,
+            chain_hash: prev_chain_hash,
+            finished: false,
         };
+        let ix = SegmentIndex::assemble(dir, index, reader, fields, &coverage);
         {
             let mut state = ix.state.lock();
             state.writer = Some(ix.writer(worker_threads(), WRITER_MEMORY)?);
             ix.commit_with(&mut state, false)?;
         }
         Ok(ix)
+    }
+
+    /// The index's state as `coverage` describes it.
+    fn assemble(
+        dir: &Path,
+        index: Index,
+        reader: IndexReader,
+        fields: Arc<Fields>,
+        coverage: &Coverage,
+    ) -> SegmentIndex {
+        SegmentIndex {
+            dir: dir.to_path_buf(),
+            log_id: coverage.log_id,
+            first_seq: coverage.first_seq,
+            index,
+            reader,
+            fields,
+            state: Mutex::new(WriteState {
+                writer: None,
+                added: coverage.indexed,
+                chain_hash: coverage.chain_hash,
+                last_commit: Instant::now(),
+            }),
+            searchable: AtomicU64::new(coverage.indexed),
+            finished: AtomicBool::new(coverage.finished),
+        }
     }
 
     /// Its directory.

@@ -61,6 +61,19 @@ pub fn small_policy(fsync: FsyncPolicy, max_records: u64) -> Policy {
     }
 }
 
+/// The log `name` of `store`, created with `policy` if it does not exist
+/// (crash tests reopen the same directory round after round).
+pub fn open_or_create(
+    store: &Store,
+    name: &str,
+    policy: Policy,
+) -> std::sync::Arc<stele_engine::Log> {
+    match store.log(name) {
+        Ok(log) => log,
+        Err(_) => store.create_log(name, policy).unwrap(),
+    }
+}
+
 /// The directory of log `name` in the data directory `data`.
 pub fn log_dir(data: &Path, name: &str) -> PathBuf {
     data.join("logs").join(name)
