@@ -251,3 +251,39 @@ fn pruning_and_early_stop() {
     assert_eq!(oldest.stats.segments_searched, 1);
     assert_eq!(oldest.hits[0].record.seq, 0);
 }
+
+/// Each commit of the active segment's index adds a tantivy segment;
+/// sealing merges them into one.
+#[test]
+fn sealing_merges_the_index_into_one_tantivy_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store
+        .create_log("audit", small_policy(FsyncPolicy::Never, 10_000))
+        .unwrap();
+    let ix = common::log_dir(dir.path(), "audit").join(format!("index/{:020}", 0));
+    let postings = || {
+        std::fs::read_dir(&ix)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "idx")
+            })
+            .count()
+    };
+    for chunk in events(0, 500).chunks(100) {
+        log.append(chunk).unwrap();
+        log.flush_index().unwrap();
+    }
+    assert!(
+        postings() > 1,
+        "{} tantivy segments before the seal",
+        postings()
+    );
+    log.seal().unwrap();
+    assert_eq!(postings(), 1);
+    assert_eq!(log.count(&Query::default()).unwrap(), 500);
+}
