@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint::Signer;
 use crate::clock::{Clock, SystemClock};
@@ -77,6 +77,10 @@ struct Inner {
     _lock: File,
     ctx: LogContext,
     logs: RwLock<BTreeMap<String, Arc<Log>>>,
+    /// Held while a log is created or opened (which may rebuild its index),
+    /// so that `logs` stays readable meanwhile: other logs keep appending,
+    /// sealing and indexing.
+    opening: Mutex<()>,
 }
 
 impl Store {
@@ -128,6 +132,7 @@ impl Store {
                 block_cache: Arc::new(BlockCache::new(options.block_cache_bytes)),
             },
             logs: RwLock::new(BTreeMap::new()),
+            opening: Mutex::new(()),
         });
         let weak = Arc::downgrade(&inner);
         let mut last_sync = HashMap::new();
@@ -200,13 +205,16 @@ impl Store {
     }
 
     fn create(&self, name: &str, policy: Policy) -> Result<Arc<Log>> {
-        let mut logs = self.inner.logs.write();
+        let _opening = self.inner.opening.lock();
         let dir = self.log_dir(name);
-        if logs.contains_key(name) || dir.exists() {
+        if self.inner.logs.read().contains_key(name) || dir.exists() {
             return Err(Error::LogExists(name.to_string()));
         }
         let log = Arc::new(Log::create(&dir, name, policy, self.inner.ctx.clone())?);
-        logs.insert(name.to_string(), log.clone());
+        self.inner
+            .logs
+            .write()
+            .insert(name.to_string(), log.clone());
         Ok(log)
     }
 
@@ -219,8 +227,8 @@ impl Store {
             return Ok(log.clone());
         }
         check_log_name(name).map_err(|_| Error::LogNotFound(name.to_string()))?;
-        let mut logs = self.inner.logs.write();
-        if let Some(log) = logs.get(name) {
+        let _opening = self.inner.opening.lock();
+        if let Some(log) = self.inner.logs.read().get(name) {
             return Ok(log.clone());
         }
         let dir = self.log_dir(name);
@@ -228,7 +236,10 @@ impl Store {
             return Err(Error::LogNotFound(name.to_string()));
         }
         let log = Arc::new(Log::open(&dir, self.inner.ctx.clone())?);
-        logs.insert(name.to_string(), log.clone());
+        self.inner
+            .logs
+            .write()
+            .insert(name.to_string(), log.clone());
         Ok(log)
     }
 
