@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
-use tantivy::indexer::{IndexWriterOptions, NoMergePolicy};
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher};
 
 use super::schema::{Fields, tokenizers};
@@ -29,6 +29,10 @@ use crate::chain::Hash;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::record::{Receipt, Record};
+
+/// Tantivy segments with at least this many documents are left alone until
+/// the seal merges them all.
+const SMALL_SEGMENT_DOCS: usize = 20_000;
 
 /// Memory each indexing worker of a writer buffers before it flushes.
 const WRITER_MEMORY: usize = 64 << 20;
@@ -331,9 +335,18 @@ impl SegmentIndex {
             .num_merge_threads(1)
             .memory_budget_per_thread(memory)
             .build();
-        self.index
+        let writer = self
+            .index
             .writer_with_options(options)
-            .map_err(Error::index(&self.dir))
+            .map_err(Error::index(&self.dir))?;
+        // Sealing merges everything into one tantivy segment anyway; before
+        // that, only the small segments of slow commits are merged (so a
+        // quiet log's active index does not pile up thousands of them),
+        // not the large ones of a busy log, which would be rewritten twice.
+        let mut policy = LogMergePolicy::default();
+        policy.set_max_docs_before_merge(SMALL_SEGMENT_DOCS);
+        writer.set_merge_policy(Box::new(policy));
+        Ok(writer)
     }
 }
 
