@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::VerifyingKey;
 use parking_lot::{Mutex, RwLock};
@@ -149,12 +149,26 @@ impl Store {
         )
         .map_err(Error::io("spawn maintenance thread for", &inner.dir))?;
         let weak = Arc::downgrade(&inner);
+        let mut reported: HashMap<String, (String, Instant)> = HashMap::new();
         let indexing = Background::spawn("stele-indexing", index_signal, INDEX_TICK, move || {
             let mut more = false;
             for log in weak.upgrade()?.open_logs() {
                 match log.index_pass() {
-                    Ok(m) => more |= m,
-                    Err(error) => tracing::error!(log = log.name(), %error, "indexing failed"),
+                    Ok(m) => {
+                        more |= m;
+                        reported.remove(log.name());
+                    }
+                    Err(error) => {
+                        // Retried every tick; said again when it changes or
+                        // once a minute.
+                        let message = error.to_string();
+                        let last = reported.get(log.name());
+                        if last.is_none_or(|(m, at)| *m != message || at.elapsed() >= REPEAT_ERROR)
+                        {
+                            tracing::error!(log = log.name(), %error, "indexing failed; retrying");
+                            reported.insert(log.name().to_string(), (message, Instant::now()));
+                        }
+                    }
                 }
             }
             Some(more)
@@ -303,6 +317,8 @@ impl Drop for Store {
 /// How often the indexing thread looks for work when no append woke it
 /// (commit intervals are checked this often).
 const INDEX_TICK: Duration = Duration::from_millis(50);
+/// How often a persisting indexing failure is logged again.
+const REPEAT_ERROR: Duration = Duration::from_secs(60);
 
 impl Inner {
     fn open_logs(&self) -> Vec<Arc<Log>> {

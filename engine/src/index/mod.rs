@@ -27,6 +27,7 @@ pub mod segment_index;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -55,6 +56,8 @@ pub struct LogIndex {
     /// Notified after every commit.
     committed: Condvar,
     commit_lock: Mutex<()>,
+    /// Indexing failed since the last successful commit.
+    failing: AtomicBool,
 }
 
 impl LogIndex {
@@ -75,6 +78,7 @@ impl LogIndex {
             segments: RwLock::new(BTreeMap::new()),
             committed: Condvar::new(),
             commit_lock: Mutex::new(()),
+            failing: AtomicBool::new(false),
         };
         let Some((active, older)) = view.split_last() else {
             return Ok(index);
@@ -122,8 +126,16 @@ impl LogIndex {
     }
 
     fn notify_commit(&self) {
+        self.failing.store(false, Ordering::Release);
         let _guard = self.commit_lock.lock();
         self.committed.notify_all();
+    }
+
+    /// Whether indexing failed since the last successful commit; appends
+    /// are then not held back for the index (a broken index must not stall
+    /// ingest; searches see what was indexed before the failure).
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
     }
 
     /// One step of indexing: adds up to a step of records below `visible`
@@ -133,6 +145,14 @@ impl LogIndex {
     /// # Errors
     /// Reading the segments or writing the index.
     pub fn pass(&self, view: &[Segment], visible: u64, policy: &IndexPolicy) -> Result<bool> {
+        let result = self.step(view, visible, policy);
+        if result.is_err() {
+            self.failing.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn step(&self, view: &[Segment], visible: u64, policy: &IndexPolicy) -> Result<bool> {
         let interval = Duration::from_millis(policy.commit_interval_ms);
         for (i, segment) in view.iter().enumerate() {
             let ix = self.get_or_create(segment)?;

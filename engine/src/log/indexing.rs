@@ -14,7 +14,9 @@ impl Log {
     /// indexing thread calls this.
     ///
     /// # Errors
-    /// Reading segments or writing the index.
+    /// Reading segments or writing the index. Until the index commits
+    /// again, appends are not held back for it (a broken index must not
+    /// stall ingest; searches see what was indexed before the failure).
     pub fn index_pass(&self) -> Result<bool> {
         let view = self.view.read().clone();
         self.index
@@ -50,11 +52,13 @@ impl Log {
     }
 
     /// Holds an append back, for at most one commit interval, while the
-    /// index lags more than the policy allows.
+    /// index lags more than the policy allows (unless it is failing).
     pub(crate) fn throttle_for_index(&self) {
         let policy = &self.policy.index;
         let visible = self.visible.load(Ordering::Acquire);
-        if visible.saturating_sub(self.index_watermark()) > policy.max_lag_records {
+        if !self.index.is_failing()
+            && visible.saturating_sub(self.index_watermark()) > policy.max_lag_records
+        {
             self.ctx.indexing.wake();
             self.index
                 .wait_for_commit(Duration::from_millis(policy.commit_interval_ms));
