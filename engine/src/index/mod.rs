@@ -83,9 +83,8 @@ impl LogIndex {
         let Some((active, older)) = view.split_last() else {
             return Ok(index);
         };
-        for (i, segment) in older.iter().enumerate() {
+        for segment in older {
             index.load(segment)?;
-            tracing::debug!(segment = i, "index ready");
         }
         index.load_active(active)?;
         Ok(index)
