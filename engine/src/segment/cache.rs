@@ -52,8 +52,8 @@ impl std::fmt::Debug for BlockCache {
 impl BlockCache {
     /// A cache holding about `bytes` of decoded records (0 disables it).
     pub fn new(bytes: u64) -> BlockCache {
-        // Blocks decode to about 256 KiB by default.
-        let estimated = (bytes / (256 << 10)).max(16) as usize;
+        // Blocks decode to about 128 KiB by default.
+        let estimated = (bytes / (128 << 10)).max(16) as usize;
         BlockCache {
             blocks: Cache::with_weighter(estimated, bytes, BlockWeight),
         }

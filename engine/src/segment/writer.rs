@@ -39,9 +39,9 @@ pub struct SealOptions {
 impl Default for SealOptions {
     fn default() -> Self {
         SealOptions {
-            block_bytes: 256 << 10,
+            block_bytes: 128 << 10,
             zstd_level: 9,
-            dictionary_bytes: 256 << 10,
+            dictionary_bytes: 1 << 20,
         }
     }
 }
