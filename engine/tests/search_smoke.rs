@@ -4,16 +4,25 @@
 mod common;
 
 use common::{events, small_policy};
+use std::path::Path;
+use std::sync::Arc;
 use stele_engine::query::ExactField;
-use stele_engine::{FsyncPolicy, Order, Query, Store};
+
+use stele_engine::{FsyncPolicy, Log, Order, Query, Store};
+
+/// A store in `dir` with a log `audit` that seals every `max_records`.
+fn audit_log(dir: &Path, max_records: u64) -> (Store, Arc<Log>) {
+    let store = Store::open(dir).unwrap();
+    let log = store
+        .create_log("audit", small_policy(FsyncPolicy::Never, max_records))
+        .unwrap();
+    (store, log)
+}
 
 #[test]
 fn finds_what_was_appended() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let log = store
-        .create_log("audit", small_policy(FsyncPolicy::Never, 300))
-        .unwrap();
+    let (store, log) = audit_log(dir.path(), 300);
     for chunk in events(0, 1000).chunks(100) {
         log.append(chunk).unwrap();
     }
@@ -74,9 +83,8 @@ fn finds_what_was_appended() {
             None => break,
         }
     }
-    let mut expected: Vec<u64> = times.iter().rev().map(|t| t.1).collect();
+    let expected: Vec<u64> = times.iter().rev().map(|t| t.1).collect();
     assert_eq!(seen, expected);
-    expected.sort();
 
     let terms = log
         .count_by(&Query::default(), ExactField::Action, 2)
@@ -119,10 +127,7 @@ fn finds_what_was_appended() {
 fn the_documented_text_syntax_works() {
     use stele_engine::Event;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let log = store
-        .create_log("audit", small_policy(FsyncPolicy::Never, 1000))
-        .unwrap();
+    let (_store, log) = audit_log(dir.path(), 1000);
     let event = |message: &str, details: serde_json::Value| Event {
         action: "workflow.delete".into(),
         actor: stele_engine::Actor {
@@ -188,10 +193,7 @@ fn the_documented_text_syntax_works() {
 #[test]
 fn pruning_and_early_stop() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let log = store
-        .create_log("audit", small_policy(FsyncPolicy::Never, 100))
-        .unwrap();
+    let (_store, log) = audit_log(dir.path(), 100);
     const HOUR: i64 = 3_600_000_000_000;
     // Ten segments of 100 events; segment k spans hours [k, k+2), so
     // neighbours overlap.
@@ -257,10 +259,7 @@ fn pruning_and_early_stop() {
 #[test]
 fn sealing_merges_the_index_into_one_tantivy_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let log = store
-        .create_log("audit", small_policy(FsyncPolicy::Never, 10_000))
-        .unwrap();
+    let (_store, log) = audit_log(dir.path(), 10_000);
     let ix = common::log_dir(dir.path(), "audit").join(format!("index/{:020}", 0));
     let postings = || {
         std::fs::read_dir(&ix)

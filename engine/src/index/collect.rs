@@ -35,9 +35,13 @@ fn unrank(rank: u128, newest_first: bool) -> Key {
 /// `after` (a cursor) and lie below `below_seq`.
 #[derive(Debug, Clone, Copy)]
 pub struct TopHits {
+    /// Keys to keep.
     pub limit: usize,
+    /// Order: descending (time, seq) when true.
     pub newest_first: bool,
+    /// The cursor's last key; only keys strictly after it count.
     pub after: Option<Key>,
+    /// The snapshot: only seqs below it count.
     pub below_seq: u64,
 }
 
@@ -235,8 +239,11 @@ impl Counts {
 /// nanoseconds when set.
 #[derive(Debug, Clone)]
 pub struct Count {
+    /// Tantivy name of the exact field to count values of.
     pub field: Option<&'static str>,
+    /// Histogram bucket width in ns.
     pub interval: Option<i64>,
+    /// The snapshot: only seqs below it count (`u64::MAX`: no check).
     pub below_seq: u64,
 }
 

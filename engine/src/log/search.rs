@@ -9,11 +9,15 @@
 //! order), which this stopping rule allows for. The hits are then read from
 //! the segments (through the block cache) and checked against the query.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::{Log, Segment};
 use crate::error::{Error, Result};
+use crate::index::INDEX_DIR;
 use crate::index::collect::{Count, Counts, Key, TopHits, TopKeys};
+use crate::index::segment_index::SegmentIndex;
 use crate::query::compile::compile;
 use crate::query::cursor::{Cursor, fingerprint};
 use crate::query::{
@@ -67,7 +71,7 @@ impl Log {
             let keys = ix
                 .searcher()
                 .search(&*compiled, &collector)
-                .map_err(crate::error::Error::index(ix.dir()))?;
+                .map_err(Error::index(ix.dir()))?;
             stats.segments_searched += 1;
             top.extend(keys);
         }
@@ -238,7 +242,7 @@ impl Log {
                 };
                 ix.searcher()
                     .search(&*compiled, &collector)
-                    .map_err(crate::error::Error::index(ix.dir()))
+                    .map_err(Error::index(ix.dir()))
             })
             .collect::<Result<Vec<Counts>>>()?;
         let mut all = Counts::default();
@@ -285,16 +289,18 @@ impl Log {
     }
 
     /// The index of a segment below the watermark.
-    fn segment_index(
-        &self,
-        segment: &Segment,
-    ) -> Result<std::sync::Arc<crate::index::segment_index::SegmentIndex>> {
-        self.index
-            .segment(segment.first_seq())
-            .ok_or_else(|| Error::Index {
-                dir: self.dir.join(crate::index::INDEX_DIR),
-                reason: format!("segment {} has no index", segment.first_seq()),
-            })
+    fn segment_index(&self, segment: &Segment) -> Result<Arc<SegmentIndex>> {
+        self.index.segment(segment.first_seq()).ok_or_else(|| {
+            self.index_error(format!("segment {} has no index", segment.first_seq()))
+        })
+    }
+
+    /// An [`Error::Index`] about this log's index directory.
+    fn index_error(&self, reason: String) -> Error {
+        Error::Index {
+            dir: self.dir.join(INDEX_DIR),
+            reason,
+        }
     }
 
     /// Reads the record at `key` and checks it against the query.
@@ -308,12 +314,9 @@ impl Log {
             .and_then(|e| e.time)
             .unwrap_or(record.ingest_time);
         if stored_time != time || !matcher::matches(query, stored_time, event.as_ref()) {
-            return Err(Error::Index {
-                dir: self.dir.join(crate::index::INDEX_DIR),
-                reason: format!(
-                    "the index returned seq {seq}, whose stored record does not match the query; rebuild the index"
-                ),
-            });
+            return Err(self.index_error(format!(
+                "the index returned seq {seq}, whose stored record does not match the query; rebuild the index"
+            )));
         }
         Ok(Hit { record, event })
     }
