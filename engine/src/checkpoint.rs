@@ -121,6 +121,18 @@ impl Signer {
         Ok(Signer { key })
     }
 
+    /// The public key of `<data_dir>/keys/checkpoint.ed25519`, without
+    /// creating it: `None` when the file does not exist (offline tools).
+    ///
+    /// # Errors
+    /// As [`Signer::load_or_create`].
+    pub fn public_key_in(data_dir: &Path) -> Result<Option<VerifyingKey>> {
+        if !data_dir.join(KEY_FILE).exists() {
+            return Ok(None);
+        }
+        Signer::load_or_create(data_dir).map(|s| Some(s.public_key()))
+    }
+
     /// The public half, to hand to verifiers.
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()

@@ -56,10 +56,13 @@ pub use error::{Error, Result};
 pub use event::validate::Limits;
 pub use event::{Actor, ActorKind, Event, Outcome, Resource};
 pub use log::{
-    Direction, FsyncPolicy, Head, IndexPolicy, Log, Policy, SealPolicy, SegmentInfo, SegmentState,
+    Appended, DedupOptions, Direction, FsyncPolicy, Head, IndexPolicy, Log, Policy, SealPolicy,
+    SegmentInfo, SegmentState,
 };
 pub use query::{ExactField, Filter, Hit, Order, Page, Query};
 pub use record::{Receipt, Record, RecordBody};
 pub use segment::SealOptions;
 pub use store::{SYSTEM_LOG, Store, StoreOptions};
-pub use verify::{VerifyFailure, VerifyReport, verify_log_dir};
+pub use verify::{
+    VerifyFailure, VerifyProgress, VerifyReport, verify_log_dir, verify_log_dir_with_progress,
+};

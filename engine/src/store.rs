@@ -26,7 +26,7 @@ use crate::checkpoint::Signer;
 use crate::clock::{Clock, SystemClock};
 use crate::durability::{OsSyncer, Syncer};
 use crate::error::{Error, Result};
-use crate::log::{Log, LogContext, Policy};
+use crate::log::{DedupOptions, Log, LogContext, Policy};
 use crate::maintenance::{Background, Signal, maintain};
 use crate::segment::BlockCache;
 use crate::segment::cache::DEFAULT_CACHE_BYTES;
@@ -50,6 +50,9 @@ pub struct StoreOptions {
     /// Bytes of decoded sealed blocks kept in memory for reads by seq and
     /// search results.
     pub block_cache_bytes: u64,
+    /// How long and how many client event ids each log remembers, so that
+    /// a retried event is not stored twice.
+    pub dedup: DedupOptions,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +62,7 @@ impl Default for StoreOptions {
             maintenance_interval: Duration::from_millis(50),
             syncer: Arc::new(OsSyncer),
             block_cache_bytes: DEFAULT_CACHE_BYTES,
+            dedup: DedupOptions::default(),
         }
     }
 }
@@ -130,6 +134,7 @@ impl Store {
                 syncer: options.syncer,
                 indexing: index_signal.clone(),
                 block_cache: Arc::new(BlockCache::new(options.block_cache_bytes)),
+                dedup: options.dedup,
             },
             logs: RwLock::new(BTreeMap::new()),
             opening: Mutex::new(()),

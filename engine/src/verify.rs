@@ -118,9 +118,23 @@ impl Log {
     /// Only when the log directory cannot be read at all; damage is reported
     /// in the [`VerifyReport`].
     pub fn verify(&self, range: Range<u64>, key: &VerifyingKey) -> Result<VerifyReport> {
+        self.verify_with_progress(range, key, &mut |_| {})
+    }
+
+    /// As [`Log::verify`], calling `progress` after each segment file.
+    ///
+    /// # Errors
+    /// As [`Log::verify`].
+    pub fn verify_with_progress(
+        &self,
+        range: Range<u64>,
+        key: &VerifyingKey,
+        progress: &mut dyn FnMut(VerifyProgress),
+    ) -> Result<VerifyReport> {
         let _seal = self.seal_lock.lock();
         let end = range.end.min(self.visible_seq());
-        let mut report = verify_log_dir(self.dir(), range.start..end, Some(key))?;
+        let mut report =
+            verify_log_dir_with_progress(self.dir(), range.start..end, Some(key), progress)?;
         report.torn_tail = None; // the live WAL's last frame may be mid-write
         Ok(report)
     }
@@ -136,6 +150,32 @@ pub fn verify_log_dir(
     dir: &Path,
     range: Range<u64>,
     key: Option<&VerifyingKey>,
+) -> Result<VerifyReport> {
+    verify_log_dir_with_progress(dir, range, key, &mut |_| {})
+}
+
+/// How far a verification has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyProgress {
+    /// Segment files checked so far.
+    pub segments_done: usize,
+    /// Segment files to check.
+    pub segments_total: usize,
+    /// Records hashed so far.
+    pub records: u64,
+    /// Body bytes hashed so far.
+    pub body_bytes: u64,
+}
+
+/// As [`verify_log_dir`], calling `progress` after each segment file.
+///
+/// # Errors
+/// As [`verify_log_dir`].
+pub fn verify_log_dir_with_progress(
+    dir: &Path,
+    range: Range<u64>,
+    key: Option<&VerifyingKey>,
+    progress: &mut dyn FnMut(VerifyProgress),
 ) -> Result<VerifyReport> {
     let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
     let mut v = Verifier {
@@ -160,7 +200,7 @@ pub fn verify_log_dir(
         Err(e) => v.fail(VerifyFailure::from_error(e, None, &checkpoints_path)),
     }
     if v.report.failure.is_none() {
-        v.walk_segments(&dir.join(SEGMENTS_DIR), &manifest.log_id);
+        v.walk_segments(&dir.join(SEGMENTS_DIR), &manifest.log_id, progress);
     }
     if v.report.failure.is_none()
         && let Some((&size, _)) = v.expected_heads.range(v.report.next_seq + 1..).next()
@@ -263,7 +303,12 @@ impl Verifier {
         }
     }
 
-    fn walk_segments(&mut self, seg_dir: &Path, log_id: &[u8; 16]) {
+    fn walk_segments(
+        &mut self,
+        seg_dir: &Path,
+        log_id: &[u8; 16],
+        progress: &mut dyn FnMut(VerifyProgress),
+    ) {
         let mut files: BTreeMap<u64, (PathBuf, SegmentKind)> = BTreeMap::new();
         let entries = match std::fs::read_dir(seg_dir) {
             Ok(entries) => entries,
@@ -291,12 +336,19 @@ impl Verifier {
             }
         }
         let last = files.keys().next_back().copied();
+        let segments_total = files.len();
         for (first, (path, kind)) in files {
             self.report.segments += 1;
             match kind {
                 SegmentKind::Sealed => self.check_sealed(&path, log_id),
                 SegmentKind::Wal => self.check_wal(&path, log_id, Some(first) == last),
             }
+            progress(VerifyProgress {
+                segments_done: self.report.segments,
+                segments_total,
+                records: self.report.records,
+                body_bytes: self.report.body_bytes,
+            });
             if self.report.failure.is_some() {
                 return;
             }

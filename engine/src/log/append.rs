@@ -1,4 +1,5 @@
-//! Appending a batch: validate, sanitise, encode and hash the bodies outside
+//! Appending a batch: set aside the events that retry a stored id
+//! ([`super::dedup`]); validate, sanitise, encode and hash the rest outside
 //! any lock (a large batch in one part per core); then, holding the writer,
 //! assign seqs, extend the chain and write one frame; then wait for
 //! durability as the fsync policy says.
@@ -9,11 +10,13 @@
 //! - Seqs are contiguous: the writer lock is held from seq assignment until
 //!   the frame is written, and a failed write is cut back off the file.
 
-use std::sync::atomic::Ordering;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
+use super::dedup::Resolution;
 use super::{FsyncPolicy, Log};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
@@ -72,17 +75,41 @@ struct Slot {
     digest: Hash,
 }
 
+/// The receipts of an appended batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// One receipt per event, in the batch's order.
+    pub receipts: Vec<Receipt>,
+    /// Per event: true when its id was already stored (within the dedup
+    /// window) or repeats an earlier event of the batch, so that no new
+    /// record was written and its receipt is the original one.
+    pub duplicates: Vec<bool>,
+}
+
 impl Log {
     /// Appends `events` as one atomic batch and returns a receipt per event,
-    /// once the batch is durable under the log's fsync policy.
+    /// once the batch is durable under the log's fsync policy. Events whose
+    /// client id was appended lately get their original receipt and are not
+    /// stored again (see [`Log::append_batch`]).
     ///
     /// # Errors
     /// [`Error::InvalidEvent`] naming the event and field (nothing is
     /// written); [`Error::Poisoned`] or an I/O error when the write or fsync
     /// failed (the batch is not acknowledged).
     pub fn append(&self, events: &[Event]) -> Result<Vec<Receipt>> {
+        self.append_batch(events).map(|a| a.receipts)
+    }
+
+    /// As [`Log::append`], also telling which events were retries: an event
+    /// whose non-empty `id` is already stored in the log within the store's
+    /// dedup window, or repeats an earlier event of the same batch, is not
+    /// stored again and gets the original receipt.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_batch(&self, events: &[Event]) -> Result<Appended> {
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Appended::default());
         }
         let limits = &self.policy.limits;
         if events.len() > limits.max_batch_events {
@@ -95,9 +122,55 @@ impl Log {
                 ),
             ));
         }
+        loop {
+            let resolutions = self.resolve_ids(events)?;
+            let fresh: Cow<'_, [Event]> = if resolutions.iter().all(|r| *r == Resolution::Fresh) {
+                Cow::Borrowed(events)
+            } else {
+                Cow::Owned(
+                    events
+                        .iter()
+                        .zip(&resolutions)
+                        .filter(|(_, r)| **r == Resolution::Fresh)
+                        .map(|(e, _)| e.clone())
+                        .collect(),
+                )
+            };
+            let Some(receipts) = self.append_fresh(&fresh)? else {
+                continue; // an id was stored concurrently: resolve again
+            };
+            let mut receipts = receipts.into_iter();
+            let mut out = Appended {
+                receipts: Vec::with_capacity(events.len()),
+                duplicates: Vec::with_capacity(events.len()),
+            };
+            for resolution in resolutions {
+                let (receipt, duplicate) = match resolution {
+                    Resolution::Fresh => {
+                        (receipts.next().expect("one receipt per fresh event"), false)
+                    }
+                    Resolution::Stored(receipt) => (receipt, true),
+                    Resolution::SameAs(i) => (out.receipts[i], true),
+                };
+                out.receipts.push(receipt);
+                out.duplicates.push(duplicate);
+            }
+            return Ok(out);
+        }
+    }
+
+    /// Appends events known to be new. `None` when one of their ids was
+    /// stored by a concurrent append meanwhile (nothing was written).
+    fn append_fresh(&self, events: &[Event]) -> Result<Option<Vec<Receipt>>> {
+        if events.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
         let ingest_time = self.ctx.clock.now_ns();
+        let ids = self.id_hashes(events);
         let batch = self.prepare(events, ingest_time)?;
-        let (receipts, target) = self.write_batch(batch, ingest_time)?;
+        let Some((receipts, target)) = self.write_batch(batch, ingest_time, &ids)? else {
+            return Ok(None);
+        };
         if self.policy.fsync == FsyncPolicy::Always {
             self.wait_durable(target)?;
         }
@@ -106,7 +179,73 @@ impl Log {
         if self.rotate_if_full()? {
             self.ctx.maintenance.wake();
         }
-        Ok(receipts)
+        Ok(Some(receipts))
+    }
+
+    /// `(index, id hash)` of the events carrying a client id, when retries
+    /// are tracked.
+    fn id_hashes(&self, events: &[Event]) -> Vec<(usize, u64)> {
+        if self.dedup.options().is_disabled() {
+            return Vec::new();
+        }
+        events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.id.is_empty())
+            .map(|(i, e)| (i, self.dedup.hash(&e.id)))
+            .collect()
+    }
+
+    /// Which events of a batch are retries of stored ones or repeat an
+    /// earlier event of the batch.
+    fn resolve_ids(&self, events: &[Event]) -> Result<Vec<Resolution>> {
+        let mut resolutions = vec![Resolution::Fresh; events.len()];
+        let ids = self.id_hashes(events);
+        if ids.is_empty() {
+            return Ok(resolutions);
+        }
+        let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+        for (i, hash) in ids {
+            let id = events[i].id.as_str();
+            if let Some(&first) = in_batch.get(id) {
+                resolutions[i] = Resolution::SameAs(first);
+            } else if let Some(receipt) = self.stored_with_id(hash, id)? {
+                resolutions[i] = Resolution::Stored(receipt);
+            } else {
+                in_batch.insert(id, i);
+            }
+        }
+        Ok(resolutions)
+    }
+
+    /// The receipt of the stored record with client id `id`, if the dedup
+    /// table knows one. The record is read back to compare ids, after
+    /// waiting until it is durable (its own append may still be syncing).
+    fn stored_with_id(&self, hash: u64, id: &str) -> Result<Option<Receipt>> {
+        let Some(seq) = self.dedup.candidate(hash) else {
+            return Ok(None);
+        };
+        if seq >= self.visible_seq() {
+            self.sync()?;
+        }
+        let (record, receipt) = match self.read_with_receipt(seq) {
+            Ok(found) => found,
+            Err(Error::SeqOutOfRange { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let same = match record.event() {
+            Ok(Some(event)) => event.id == id,
+            // A redacted record keeps its place: its retry is not stored again.
+            Ok(None) => true,
+            Err(reason) => {
+                return Err(Error::Corrupted {
+                    file: self.dir.clone(),
+                    offset: seq,
+                    reason: format!("record {seq} does not decode: {reason}"),
+                });
+            }
+        };
+        Ok(same.then_some(receipt))
     }
 
     /// Validates, sanitises and encodes the batch into a blank frame. Large
@@ -225,9 +364,14 @@ impl Log {
         &self,
         mut batch: PreparedBatch,
         ingest_time: i64,
-    ) -> Result<(Vec<Receipt>, (u64, u64))> {
+        ids: &[(usize, u64)],
+    ) -> Result<Option<(Vec<Receipt>, (u64, u64))>> {
         let mut w = self.writer.lock();
         self.check_poison()?;
+        let hashes: Vec<u64> = ids.iter().map(|&(_, h)| h).collect();
+        if self.dedup.any_known(&hashes) {
+            return Ok(None);
+        }
         let mut receipts = Vec::with_capacity(batch.slots.len());
         let mut entries = Vec::with_capacity(batch.slots.len());
         let mut prev = w.head;
@@ -264,11 +408,16 @@ impl Log {
         w.head = prev;
         w.active.push(&entries, &batch.stats, w.offset);
         if self.policy.fsync != FsyncPolicy::Always {
-            self.visible.store(w.next_seq, Ordering::Release);
+            self.visible.advance(w.next_seq);
         }
+        self.dedup.insert(
+            ids.iter()
+                .map(|&(i, hash)| (hash, receipts[i].seq, ingest_time)),
+            ingest_time,
+        );
         let target = (w.generation, w.offset);
         drop(w);
         self.frames.give(batch.frame);
-        Ok((receipts, target))
+        Ok(Some((receipts, target)))
     }
 }

@@ -2,7 +2,6 @@
 //! what sealing and closing wait for, and the watermark searches pin to.
 //! The index itself is in [`crate::index`].
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Log;
@@ -55,7 +54,7 @@ impl Log {
     /// index lags more than the policy allows (unless it is failing).
     pub(crate) fn throttle_for_index(&self) {
         let policy = &self.policy.index;
-        let visible = self.visible.load(Ordering::Acquire);
+        let visible = self.visible.get();
         if !self.index.is_failing()
             && visible.saturating_sub(self.index_watermark()) > policy.max_lag_records
         {

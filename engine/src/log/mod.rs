@@ -20,6 +20,7 @@
 
 pub mod append;
 pub mod checkpoints;
+pub mod dedup;
 pub mod indexing;
 pub mod open;
 pub mod policy;
@@ -27,16 +28,20 @@ pub mod read;
 pub mod seal;
 pub mod search;
 pub mod sync;
+pub mod visible;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
+pub use self::append::Appended;
+use self::dedup::Dedup;
+pub use self::dedup::DedupOptions;
 pub use self::policy::{FsyncPolicy, IndexPolicy, Policy, SealPolicy};
 pub use self::read::{Direction, Scan};
 use self::sync::SyncState;
+use self::visible::Visible;
 use crate::chain::{self, Hash};
 use crate::checkpoint::Signer;
 use crate::clock::Clock;
@@ -64,6 +69,8 @@ pub struct LogContext {
     pub indexing: Arc<Signal>,
     /// Decoded sealed blocks, shared by the store's logs.
     pub block_cache: Arc<BlockCache>,
+    /// How long client event ids are remembered for retries.
+    pub dedup: DedupOptions,
 }
 
 /// A segment as readers see it.
@@ -189,12 +196,13 @@ pub struct Log {
     sync: Mutex<SyncState>,
     synced: parking_lot::Condvar,
     view: RwLock<Vec<Segment>>,
-    visible: AtomicU64,
+    visible: Visible,
     pub(crate) seal_lock: Mutex<()>,
     checkpoint_lock: Mutex<()>,
     poison: Mutex<Option<String>>,
     frames: append::FramePool,
     index: LogIndex,
+    dedup: Dedup,
 }
 
 impl Log {
@@ -225,7 +233,13 @@ impl Log {
 
     /// Seq after the last record readers can see.
     pub fn visible_seq(&self) -> u64 {
-        self.visible.load(Ordering::Acquire)
+        self.visible.get()
+    }
+
+    /// Watches the visible head: the receiver wakes whenever records become
+    /// readable (what subscribers wait on).
+    pub fn watch_visible(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.visible.watch()
     }
 
     /// First seq, next seq and chain head of what readers can see.

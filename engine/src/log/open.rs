@@ -16,13 +16,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::dedup::Dedup;
 use super::seal::{remove_wal, seal_wal};
 use super::sync::SyncState;
-use super::{Log, LogContext, Policy, Segment, Writer};
+use super::visible::Visible;
+use super::{Direction, Log, LogContext, Policy, Segment, Writer};
 use crate::chain::{self, Hash};
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -149,7 +150,8 @@ impl Log {
         segments.push(Segment::Wal(active.clone()));
         let index = LogIndex::open(dir, log_id, &segments)?;
         let offset = active.file_len();
-        Ok(Log {
+        let dedup = Dedup::new(ctx.dedup);
+        let log = Log {
             name: manifest.name,
             dir: dir.to_path_buf(),
             log_id,
@@ -166,13 +168,41 @@ impl Log {
             sync: Mutex::new(SyncState::new(0, offset)),
             synced: Condvar::new(),
             view: RwLock::new(segments),
-            visible: AtomicU64::new(next_seq),
+            visible: Visible::new(next_seq),
             seal_lock: Mutex::new(()),
             checkpoint_lock: Mutex::new(()),
             poison: Mutex::new(None),
             frames: Default::default(),
             index,
-        })
+            dedup,
+        };
+        log.refill_dedup()?;
+        Ok(log)
+    }
+
+    /// Remembers the client ids of the newest records, within the dedup
+    /// window and count, so that retries are recognised across a restart.
+    fn refill_dedup(&self) -> Result<()> {
+        let options = self.dedup.options();
+        if options.is_disabled() {
+            return Ok(());
+        }
+        let now = self.ctx.clock.now_ns();
+        let oldest =
+            now.saturating_sub(i64::try_from(options.window.as_nanos()).unwrap_or(i64::MAX));
+        let mut entries = Vec::new();
+        for record in self.scan(.., Direction::Backward) {
+            let record = record?;
+            if record.ingest_time < oldest || entries.len() >= options.max_ids {
+                break;
+            }
+            if let Ok(Some(event)) = record.event() {
+                entries.push((self.dedup.hash(&event.id), record.seq, record.ingest_time));
+            }
+        }
+        entries.reverse();
+        self.dedup.insert(entries, now);
+        Ok(())
     }
 }
 

@@ -15,7 +15,6 @@
 //! (`seal_lock`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::{Log, Segment, SegmentInfo, SegmentState, Writer};
 use crate::error::{Error, Result};
@@ -148,7 +147,7 @@ impl Log {
         self.view.write().push(Segment::Wal(active));
         let mut sync = self.sync.lock();
         sync.durable = (w.generation, w.offset);
-        self.visible.fetch_max(w.next_seq, Ordering::AcqRel);
+        self.visible.advance(w.next_seq);
         self.synced.notify_all();
         Ok(true)
     }

@@ -12,8 +12,6 @@
 //! After a failed fdatasync the log is poisoned: the kernel may have dropped
 //! the dirty pages, so retrying could acknowledge lost data.
 
-use std::sync::atomic::Ordering;
-
 use super::Log;
 use crate::error::{Error, Result};
 
@@ -78,7 +76,7 @@ impl Log {
             self.set_poison(&error);
             return Err(error);
         }
-        self.visible.fetch_max(next_seq, Ordering::AcqRel);
+        self.visible.advance(next_seq);
         Ok(point)
     }
 

@@ -1,0 +1,385 @@
+//! `stele-load`: drives a running `steled` over gRPC and reports append
+//! throughput and latency, query latency and subscriber lag.
+//!
+//! ```text
+//! cargo run --release -p stele-benches --bin stele-load -- \
+//!     [--endpoint URL] [--token T] [--ca-cert PEM] [--log NAME] [--fsync POLICY] \
+//!     [--connections N] [--in-flight N] [--batch N] [--rate EVENTS_PER_S] \
+//!     [--duration S | --events N] [--queries-per-sec Q] [--subscribers S] \
+//!     [--seed N] [--json PATH]
+//! ```
+//!
+//! It creates the log when it is missing (`Admin.CreateLog`), opens the
+//! subscriptions (from the head), then runs `--connections` appenders, each
+//! on a connection of its own with an `AppendStream` holding up to
+//! `--in-flight` batches of generated events, and the querier, until
+//! `--duration` has passed or `--events` were sent. Subscribers then get a
+//! few seconds to deliver the last acknowledged record. The figures are
+//! printed as a table on stdout and written as JSON with `--json`. It exits
+//! 1 when it cannot reach the server or when anything failed (a refused
+//! batch, a failed call, a subscriber that missed a record), 2 on bad flags.
+//! See `stele_benches::load` for how each figure is measured.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use futures::future::join_all;
+use serde_json::json;
+use stele_benches::load::append::{self, AppendPlan, AppendStats};
+use stele_benches::load::connect::{AdminApi, Target};
+use stele_benches::load::query::{self, QueryPlan};
+use stele_benches::load::report::Report;
+use stele_benches::load::subscribe::{self, SubscribeStats};
+use stele_benches::load::{ANSWER_TIMEOUT, ErrorPrinter, Phase, status_text};
+use stele_proto::v1::{CreateLogRequest, Policy};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout};
+use tonic::Code;
+
+/// How long subscribers get, once the appenders are done, to deliver the
+/// last acknowledged record.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// Load generator for a running steled: appends generated audit events over
+/// AppendStream, optionally queries and subscribes at the same time, and
+/// reports throughput, latency percentiles and subscriber lag.
+#[derive(Debug, Parser)]
+#[command(name = "stele-load", version)]
+struct Args {
+    /// Server address, http:// or https://.
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    endpoint: String,
+    /// Bearer token sent as `authorization: Bearer <token>` on every call.
+    #[arg(long, env = "STELE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM certificate of the CA that signed the server's certificate
+    /// (https endpoints only).
+    #[arg(long, value_name = "PATH")]
+    ca_cert: Option<PathBuf>,
+    /// Log to append to; created when missing (an existing log keeps its
+    /// policy).
+    #[arg(long, default_value = "load")]
+    log: String,
+    /// fsync policy of the log if this run creates it: always,
+    /// interval:<ms> or never.
+    #[arg(long, default_value = "always")]
+    fsync: String,
+    /// Appending connections, each with its own HTTP/2 connection and
+    /// AppendStream.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    connections: u32,
+    /// Batches sent and not yet answered, per connection, at most.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    in_flight: u32,
+    /// Events per batch (the server refuses more than its log's limit,
+    /// 10,000 by default).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    batch: u32,
+    /// Target events per second over all connections; 0 sends as fast as
+    /// the in-flight limit allows. Each connection sends one batch every
+    /// batch × connections / rate seconds.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Seconds to append for.
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    duration: f64,
+    /// Append this many events in all instead of running for --duration.
+    #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+    events: Option<u64>,
+    /// Selective queries started per second while appending (actor,
+    /// action in a time window, tenant and outcome, resource, area prefix);
+    /// 0 for none.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative_rate)]
+    queries_per_sec: f64,
+    /// Subscribers following the log from its head, each on a connection of
+    /// its own, measuring lag and checking that no seq is skipped.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    subscribers: u32,
+    /// Seed of the event generator; connection i uses seed + i.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// A finite number of seconds above 0.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(secs),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
+}
+
+/// A finite rate of 0 or more.
+fn non_negative_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a rate of 0 or more per second")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(report) => {
+            print!("{}", report.table());
+            let mut status = if report.errors() > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+            if let Some(path) = &args.json {
+                let text = format!("{:#}\n", report.json());
+                if let Err(e) = std::fs::write(path, text) {
+                    eprintln!("stele-load: cannot write {}: {e}", path.display());
+                    status = ExitCode::FAILURE;
+                }
+            }
+            status
+        }
+        Err(message) => {
+            eprintln!("stele-load: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects, creates the log, runs the load and gathers the figures. An
+/// `Err` is a failure to start (bad settings, no server, no log).
+async fn run(args: &Args) -> Result<Report, String> {
+    let target = Target::new(
+        &args.endpoint,
+        args.ca_cert.as_deref(),
+        args.token.as_deref(),
+    )?;
+    let control = target.connect().await?;
+    ensure_log(&mut target.admin(control.clone()), &args.log, &args.fsync).await?;
+
+    let connections = args.connections as usize;
+    let seeds: Vec<u64> = (0..args.connections)
+        .map(|i| args.seed.wrapping_add(u64::from(i)))
+        .collect();
+    let mut appenders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        appenders.push(target.stele(target.connect().await?));
+    }
+    let errors = Arc::new(ErrorPrinter::default());
+    let (phase_tx, phase_rx) = watch::channel(Phase::Appending);
+
+    // Subscriptions are open before the first append, so that each must
+    // deliver every record appended.
+    let mut subscribers = Vec::with_capacity(args.subscribers as usize);
+    for _ in 0..args.subscribers {
+        let mut client = target.stele(target.connect().await?);
+        let follower = match subscribe::open(&mut client, &args.log).await {
+            Ok(stream) => tokio::spawn(subscribe::follow(
+                stream,
+                phase_rx.clone(),
+                Arc::clone(&errors),
+            )),
+            Err(message) => {
+                errors.report("subscribe", &message);
+                tokio::spawn(async {
+                    SubscribeStats {
+                        errors: 1,
+                        ..SubscribeStats::new()
+                    }
+                })
+            }
+        };
+        subscribers.push(follower);
+    }
+
+    let querier = (args.queries_per_sec > 0.0).then(|| {
+        let plan = QueryPlan {
+            log: args.log.clone(),
+            per_sec: args.queries_per_sec,
+            seeds: seeds.clone(),
+        };
+        tokio::spawn(query::run(
+            target.stele(control.clone()),
+            plan,
+            phase_rx.clone(),
+            Arc::clone(&errors),
+        ))
+    });
+
+    eprintln!(
+        "stele-load: appending to `{}` at {} over {connections} connections ({}), {} in flight of {} events each, {}",
+        args.log,
+        target.uri(),
+        match args.events {
+            Some(events) => format!("{events} events"),
+            None => format!("{} s", args.duration),
+        },
+        args.in_flight,
+        args.batch,
+        if args.rate == 0 {
+            "flat out".to_string()
+        } else {
+            format!("{} events/s", args.rate)
+        },
+    );
+    let start = Instant::now();
+    let deadline = args
+        .events
+        .is_none()
+        .then(|| start + Duration::from_secs_f64(args.duration));
+    let period = (args.rate > 0).then(|| {
+        Duration::from_secs_f64(
+            f64::from(args.batch) * f64::from(args.connections) / args.rate as f64,
+        )
+    });
+    let tasks: Vec<_> = appenders
+        .into_iter()
+        .zip(&seeds)
+        .enumerate()
+        .map(|(i, (client, &seed))| {
+            let plan = AppendPlan {
+                log: args.log.clone(),
+                batch: args.batch as usize,
+                in_flight: args.in_flight as usize,
+                quota: args.events.map(|events| share(events, connections, i)),
+                deadline,
+                period,
+                seed,
+            };
+            tokio::spawn(append::run(client, plan, Arc::clone(&errors)))
+        })
+        .collect();
+    let mut appended = AppendStats::new();
+    for done in join_all(tasks).await {
+        match done {
+            Ok(stats) => appended.merge(&stats),
+            Err(failed) => {
+                appended.errors += 1;
+                errors.report("append", &format!("appender task failed: {failed}"));
+            }
+        }
+    }
+    let wall = start.elapsed();
+
+    let next_seq = appended.seqs.map_or(0, |(_, last)| last + 1);
+    phase_tx.send_replace(Phase::Draining { next_seq });
+    let followers = join_all(subscribers);
+    tokio::pin!(followers);
+    if timeout(CATCH_UP, followers.as_mut()).await.is_err() {
+        phase_tx.send_replace(Phase::Stopped);
+    }
+    let mut subscribed = Vec::with_capacity(args.subscribers as usize);
+    for done in followers.await {
+        let mut stats = done.unwrap_or_else(|failed| {
+            errors.report("subscribe", &format!("subscriber task failed: {failed}"));
+            SubscribeStats {
+                errors: 1,
+                ..SubscribeStats::new()
+            }
+        });
+        stats.settle(appended.seqs);
+        subscribed.push(stats);
+    }
+    phase_tx.send_replace(Phase::Stopped);
+    let queried = match querier {
+        Some(task) => Some(
+            task.await
+                .map_err(|failed| format!("query task failed: {failed}"))?,
+        ),
+        None => None,
+    };
+
+    Ok(Report {
+        config: json!({
+            "endpoint": args.endpoint,
+            "log": args.log,
+            "fsync": args.fsync,
+            "connections": args.connections,
+            "in_flight": args.in_flight,
+            "batch": args.batch,
+            "rate": args.rate,
+            "duration_s": args.events.is_none().then_some(args.duration),
+            "events": args.events,
+            "queries_per_sec": args.queries_per_sec,
+            "subscribers": args.subscribers,
+            "seed": args.seed,
+        }),
+        wall,
+        append: appended,
+        query: queried,
+        subscribers: subscribed,
+    })
+}
+
+/// Connection `i`'s part of `total` events split over `n` connections.
+fn share(total: u64, n: usize, i: usize) -> u64 {
+    let (n, i) = (n as u64, i as u64);
+    total / n + u64::from(i < total % n)
+}
+
+/// Creates `log` with fsync policy `fsync` unless it exists. A token
+/// without the admin role cannot create it: that is a warning, and the run
+/// goes on in case the log exists.
+async fn ensure_log(admin: &mut AdminApi, log: &str, fsync: &str) -> Result<(), String> {
+    let request = CreateLogRequest {
+        name: log.to_string(),
+        policy: Some(Policy {
+            fsync: fsync.to_string(),
+            ..Policy::default()
+        }),
+    };
+    match timeout(ANSWER_TIMEOUT, admin.create_log(request)).await {
+        Ok(Ok(_)) => {
+            eprintln!("stele-load: created log `{log}` (fsync {fsync})");
+            Ok(())
+        }
+        Ok(Err(status)) if status.code() == Code::AlreadyExists => Ok(()),
+        Ok(Err(status)) if status.code() == Code::PermissionDenied => {
+            eprintln!(
+                "stele-load: warning: cannot create log `{log}` ({}); appending in case it exists",
+                status_text(&status)
+            );
+            Ok(())
+        }
+        Ok(Err(status)) => Err(format!(
+            "cannot create log `{log}`: {}",
+            status_text(&status)
+        )),
+        Err(_) => Err(format!(
+            "CreateLog not answered within {} s",
+            ANSWER_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_flags_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn shares_add_up() {
+        for (total, n) in [(10, 4), (3, 4), (1_000_000, 7)] {
+            let parts: Vec<u64> = (0..n).map(|i| share(total, n, i)).collect();
+            assert_eq!(parts.iter().sum::<u64>(), total);
+            assert!(parts.iter().max().unwrap() - parts.iter().min().unwrap() <= 1);
+        }
+    }
+
+    #[test]
+    fn events_and_duration_exclude_each_other() {
+        let parsed = Args::try_parse_from(["stele-load", "--events", "5", "--duration", "3"]);
+        assert!(parsed.is_err());
+        let args = Args::try_parse_from(["stele-load", "--events", "5"]).unwrap();
+        assert_eq!(args.events, Some(5));
+    }
+}

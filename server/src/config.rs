@@ -1,0 +1,370 @@
+//! The server's configuration: a TOML file, overridden by flags and
+//! `STELE_*` environment variables (see `docs/configuration.md`).
+//!
+//! Precedence, highest first: command-line flag, environment variable, the
+//! file given by `--config` (or `<data-dir>/server.toml` when it exists),
+//! the built-in default. [`Config::validate`] checks everything before the
+//! server opens its store or its port, so a bad setting is an error that
+//! names it, never a half-started server.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+/// Address the server listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// Data directory used by default.
+pub const DEFAULT_DATA_DIR: &str = "./stele-data";
+/// Name of the optional configuration file inside the data directory.
+pub const CONFIG_FILE_IN_DATA_DIR: &str = "server.toml";
+
+/// Everything `steled serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Where the logs, keys and checkpoints live.
+    pub data_dir: PathBuf,
+    /// TLS certificate and key; plaintext when absent.
+    pub tls: Option<TlsConfig>,
+    /// Bearer tokens. With none, the server accepts every call without a
+    /// token, and so only listens on a loopback address.
+    pub tokens: Vec<TokenConfig>,
+    /// Request and subscription limits.
+    pub limits: LimitsConfig,
+    /// Idempotent retries.
+    pub dedup: DedupConfig,
+    /// Memory for decoded sealed blocks, in MiB.
+    pub block_cache_mib: u64,
+    /// On SIGINT or SIGTERM, how long in-flight calls may take to finish.
+    #[serde(with = "duration_text")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            tls: None,
+            tokens: Vec::new(),
+            limits: LimitsConfig::default(),
+            dedup: DedupConfig::default(),
+            block_cache_mib: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// One bearer token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it; recorded as the actor of their calls in `_system`.
+    pub name: String,
+    /// The secret a client sends as `authorization: Bearer <secret>`.
+    pub secret: String,
+    /// What it may do.
+    pub roles: Vec<Role>,
+    /// The logs it may use: names, `prefix*` patterns, or `*` for all.
+    pub logs: Vec<String>,
+}
+
+/// Size limits on requests and subscriptions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request message, in bytes; larger ones are refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_request_bytes: usize,
+    /// Batches one `AppendStream` may have in flight at once.
+    pub max_stream_in_flight: usize,
+    /// Subscriptions open at once, over all clients.
+    pub max_subscribers: usize,
+    /// Records a subscription reads from storage per step; with the
+    /// subscription's send buffer this bounds its memory.
+    pub subscribe_chunk: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_bytes: 16 << 20,
+            max_stream_in_flight: 16,
+            max_subscribers: 1024,
+            subscribe_chunk: 256,
+        }
+    }
+}
+
+/// How long a client event id is remembered for retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DedupConfig {
+    /// Ingest-time window in which a retried id returns its original
+    /// receipt; `0s` turns retries off.
+    #[serde(with = "duration_text")]
+    pub window: Duration,
+    /// Most ids remembered per log (about 40 bytes each).
+    pub max_ids: usize,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        let engine = stele_engine::DedupOptions::default();
+        DedupConfig {
+            window: engine.window,
+            max_ids: engine.max_ids,
+        }
+    }
+}
+
+/// Durations written as `"10s"`, `"5m"`, `"1h 30m"`.
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("`{s}` is not a duration like `10s` or `5m`: {e}"))
+        })
+    }
+}
+
+/// A configuration problem, naming the setting or file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// What flags and environment variables set; `None` leaves the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config` / `STELE_CONFIG`.
+    pub config: Option<PathBuf>,
+    /// `--listen` / `STELE_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `STELE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--tls-cert` / `STELE_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `STELE_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the file (the one named by `--config`, else
+    /// `<data-dir>/server.toml` if present), applies the overrides and
+    /// validates the result.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and setting at fault.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => Some(path.clone()),
+            None => {
+                let dir = overrides
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+                Some(dir.join(CONFIG_FILE_IN_DATA_DIR)).filter(|p| p.is_file())
+            }
+        };
+        let mut config = match &file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        match (&overrides.tls_cert, &overrides.tls_key) {
+            (Some(cert), Some(key)) => {
+                config.tls = Some(TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                });
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError(
+                    "--tls-cert and --tls-key must be given together".into(),
+                ));
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, and the line and setting at fault.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+    }
+
+    /// Checks the settings that types alone cannot.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tokens.is_empty() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "listen = {}: with no [[tokens]] configured anyone could append and read, so the server only listens on a loopback address (such as {DEFAULT_LISTEN}); configure tokens to listen on {}",
+                self.listen,
+                self.listen.ip()
+            )));
+        }
+        let mut names = HashSet::new();
+        let mut secrets = HashSet::new();
+        for (i, token) in self.tokens.iter().enumerate() {
+            let at = format!("tokens[{i}]");
+            if token.name.is_empty() {
+                return Err(ConfigError(format!("{at}.name is empty")));
+            }
+            if !names.insert(token.name.as_str()) {
+                return Err(ConfigError(format!(
+                    "{at}.name: `{}` is used by two tokens",
+                    token.name
+                )));
+            }
+            if token.secret.len() < 16 {
+                return Err(ConfigError(format!(
+                    "{at}.secret (token `{}`) is shorter than 16 characters",
+                    token.name
+                )));
+            }
+            if !secrets.insert(token.secret.as_str()) {
+                return Err(ConfigError(format!(
+                    "{at}.secret (token `{}`) is the secret of another token",
+                    token.name
+                )));
+            }
+            if token.roles.is_empty() {
+                return Err(ConfigError(format!(
+                    "{at}.roles (token `{}`) is empty: give it `append`, `read` or `admin`",
+                    token.name
+                )));
+            }
+            if token.logs.is_empty() {
+                return Err(ConfigError(format!(
+                    "{at}.logs (token `{}`) is empty: name its logs, or `*` for all",
+                    token.name
+                )));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (what, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "{what}: {} is not a readable file",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let limits = &self.limits;
+        for (what, value) in [
+            ("limits.max_request_bytes", limits.max_request_bytes),
+            ("limits.max_stream_in_flight", limits.max_stream_in_flight),
+            ("limits.max_subscribers", limits.max_subscribers),
+            ("limits.subscribe_chunk", limits.subscribe_chunk),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{what} must be greater than 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's options for this configuration.
+    pub fn store_options(&self) -> stele_engine::StoreOptions {
+        stele_engine::StoreOptions {
+            block_cache_bytes: self.block_cache_mib << 20,
+            dedup: stele_engine::DedupOptions {
+                window: self.dedup.window,
+                max_ids: self.dedup.max_ids,
+            },
+            ..stele_engine::StoreOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let config: Config = toml::from_str(
+            r#"
+            listen = "0.0.0.0:7443"
+            data_dir = "/var/lib/stele"
+            block_cache_mib = 64
+            shutdown_grace = "5s"
+            [dedup]
+            window = "2m"
+            max_ids = 1000
+            [limits]
+            max_request_bytes = 1048576
+            [[tokens]]
+            name = "ingest"
+            secret = "0123456789abcdef"
+            roles = ["append"]
+            logs = ["audit", "app-*"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 7443);
+        assert_eq!(config.dedup.window, Duration::from_secs(120));
+        assert_eq!(config.tokens[0].roles, vec![Role::Append]);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let err = toml::from_str::<Config>("listen = 7")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = toml::from_str::<Config>("shutdown_grace = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("soon"), "{err}");
+        let err = toml::from_str::<Config>(
+            "[[tokens]]\nname=\"a\"\nsecret=\"0123456789abcdef\"\nroles=[\"root\"]\nlogs=[\"*\"]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("root"), "{err}");
+        let open = Config {
+            listen: "0.0.0.0:7070".parse().unwrap(),
+            ..Config::default()
+        };
+        let err = open.validate().unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! `stele-server`: Stele's gRPC server, `steled`.
+//!
+//! - [`config`]: the TOML file, flags and `STELE_*` variables.
+//! - [`auth`]: bearer tokens, roles and logs.
+//! - [`context`]: what handlers share; admitting a caller.
+//! - [`audit`]: admin calls and auth failures in the `_system` log.
+//! - [`stele_service`], [`admin_service`]: the two gRPC services.
+//! - [`subscribe`]: replay-then-follow subscriptions.
+//! - [`convert`]: protobuf ⇄ engine types; [`status`]: errors ⇄ gRPC codes.
+//! - [`serve`]: binding, TLS, health, reflection, clean shutdown.
+//! - [`offline_verify`]: `steled verify`, with no server running.
+//!
+//! `docs/api.md` documents the API, `docs/configuration.md` the settings and
+//! `docs/operations.md` how to run it.
+
+pub mod admin_service;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod convert;
+pub mod offline_verify;
+pub mod serve;
+pub mod status;
+pub mod stele_service;
+pub mod subscribe;

@@ -1,0 +1,101 @@
+//! The one place where failures become gRPC status codes.
+//!
+//! | engine error | code |
+//! |---|---|
+//! | `InvalidEvent`, `InvalidArgument`, `InvalidQuery` | `INVALID_ARGUMENT` |
+//! | `LogNotFound` | `NOT_FOUND` |
+//! | `LogExists` | `ALREADY_EXISTS` |
+//! | `SeqOutOfRange` | `OUT_OF_RANGE` |
+//! | `Corrupted` | `DATA_LOSS` |
+//! | `Poisoned`, `Locked` | `UNAVAILABLE` |
+//! | `BadCheckpoint` | `FAILED_PRECONDITION` |
+//! | `Index`, `Io`, anything else | `INTERNAL` |
+//!
+//! Authentication and authorization codes come from [`crate::auth`]; a
+//! request over the size limit is `RESOURCE_EXHAUSTED` ([`over_limit`]).
+
+use stele_engine::Error;
+use tonic::{Code, Status};
+
+/// The status for an engine error; its message is the error's, which names
+/// the field, log, seq or file.
+pub fn to_status(error: Error) -> Status {
+    let code = match &error {
+        Error::InvalidEvent { .. } | Error::InvalidArgument { .. } | Error::InvalidQuery { .. } => {
+            Code::InvalidArgument
+        }
+        Error::LogNotFound(_) => Code::NotFound,
+        Error::LogExists(_) => Code::AlreadyExists,
+        Error::SeqOutOfRange { .. } => Code::OutOfRange,
+        Error::Corrupted { .. } => Code::DataLoss,
+        Error::Poisoned { .. } | Error::Locked { .. } => Code::Unavailable,
+        Error::BadCheckpoint(_) => Code::FailedPrecondition,
+        _ => Code::Internal,
+    };
+    if code == Code::Internal {
+        tracing::error!(%error, "internal error");
+    }
+    Status::new(code, error.to_string())
+}
+
+/// `RESOURCE_EXHAUSTED` for a request over the configured size limit.
+pub fn over_limit(limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "the request is over the limit of {limit} bytes (limits.max_request_bytes)"
+    ))
+}
+
+/// A status from the transport as the client should see it: a message over
+/// the size limit (which tonic reports as `OUT_OF_RANGE`) becomes
+/// [`over_limit`].
+pub fn from_transport(status: Status, limit: usize) -> Status {
+    if status.code() == Code::OutOfRange && status.message().contains("message length too large") {
+        over_limit(limit)
+    } else {
+        status
+    }
+}
+
+/// An invalid request field.
+pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {reason}"))
+}
+
+/// Runs blocking engine work on tokio's blocking pool and maps its error.
+///
+/// # Errors
+/// The work's error as a status; `INTERNAL` if it panicked.
+pub async fn blocking<T, F>(work: F) -> Result<T, Status>
+where
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(to_status),
+        Err(join) => {
+            tracing::error!(error = %join, "blocking task failed");
+            Err(Status::internal("the request's work failed unexpectedly"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert_eq!(
+            to_status(Error::LogNotFound("x".into())).code(),
+            Code::NotFound
+        );
+        let s = to_status(Error::InvalidEvent {
+            index: 2,
+            field: "actor.ip".into(),
+            reason: "bad".into(),
+        });
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().contains("actor.ip"));
+        assert_eq!(over_limit(5).code(), Code::ResourceExhausted);
+    }
+}

@@ -1,0 +1,399 @@
+//! The `stele.v1.Stele` service: append, query, aggregate, subscribe, read,
+//! checkpoints and verification.
+//!
+//! Every handler admits the caller first ([`Context::admit`]), converts the
+//! request ([`crate::convert`]), runs the engine call on the blocking pool
+//! ([`blocking`]) and converts the answer back. Errors leave through
+//! [`crate::status`].
+//!
+//! `AppendStream` keeps up to `limits.max_stream_in_flight` batches of one
+//! stream in progress at once (their fsyncs are shared by group commit) and
+//! answers them in the order they came.
+
+use std::pin::Pin;
+
+use futures::stream::{FuturesOrdered, Stream, StreamExt};
+use stele_engine::query::{DEFAULT_LIMIT, DEFAULT_TOP};
+use stele_engine::{Order, verify::VerifyProgress};
+use stele_proto::v1::{self, stele_server::Stele};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::Role;
+use crate::context::{Context, Session};
+use crate::convert::{
+    checkpoint_to_proto, event_from_proto, field_from_name, histogram_to_proto, receipt_to_proto,
+    record_to_proto, report_to_proto, selection_to_query, stats_to_proto, terms_to_proto,
+};
+use crate::status::{blocking, from_transport, invalid};
+use crate::subscribe::{self, DEFAULT_HEARTBEAT, MIN_HEARTBEAT, Plan, Start};
+
+/// The `Stele` service.
+#[derive(Debug, Clone)]
+pub struct SteleService {
+    ctx: Context,
+}
+
+impl SteleService {
+    /// A service over the shared context.
+    pub fn new(ctx: Context) -> SteleService {
+        SteleService { ctx }
+    }
+}
+
+/// A boxed response stream.
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Appends one batch for an admitted session.
+async fn append_batch(ctx: &Context, req: v1::AppendRequest) -> Result<v1::AppendResponse, Status> {
+    let mut events = Vec::with_capacity(req.events.len());
+    for (i, event) in req.events.into_iter().enumerate() {
+        events.push(event_from_proto(event, &format!("events[{i}]"))?);
+    }
+    let log = ctx.log(&req.log).await?;
+    let appended = blocking(move || log.append_batch(&events)).await?;
+    Ok(v1::AppendResponse {
+        batch_id: req.batch_id,
+        receipts: appended
+            .receipts
+            .iter()
+            .zip(&appended.duplicates)
+            .map(|(r, dup)| receipt_to_proto(r, *dup))
+            .collect(),
+        error: None,
+    })
+}
+
+/// One batch of a stream: authorized, appended, and any failure turned into
+/// an in-band error.
+async fn stream_batch(
+    ctx: Context,
+    session: Session,
+    req: v1::AppendRequest,
+) -> v1::AppendResponse {
+    let batch_id = req.batch_id;
+    let result = match ctx.authorize(&session, Role::Append, Some(&req.log)) {
+        Ok(()) => append_batch(&ctx, req).await,
+        Err(status) => Err(status),
+    };
+    result.unwrap_or_else(|status| v1::AppendResponse {
+        batch_id,
+        receipts: Vec::new(),
+        error: Some(v1::Error {
+            code: status.code() as i32,
+            message: status.message().to_string(),
+        }),
+    })
+}
+
+/// Reads a stream's batches, keeps up to `limit` in progress, and sends the
+/// answers in order. Ends when the client closes its side (after answering
+/// everything received), on a transport error, or at shutdown (after
+/// answering the batches already received).
+async fn run_append_stream(
+    ctx: Context,
+    session: Session,
+    mut inbound: Streaming<v1::AppendRequest>,
+    tx: mpsc::Sender<Result<v1::AppendResponse, Status>>,
+) {
+    let limit = ctx.limits.max_stream_in_flight;
+    let mut shutdown = ctx.shutdown.clone();
+    let mut in_flight = FuturesOrdered::new();
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some(response) = in_flight.next(), if !in_flight.is_empty() => {
+                if tx.send(Ok(response)).await.is_err() {
+                    return;
+                }
+            }
+            _ = shutdown.changed(), if reading => reading = false,
+            next = inbound.next(), if reading && in_flight.len() < limit => match next {
+                Some(Ok(req)) => {
+                    in_flight.push_back(stream_batch(ctx.clone(), session.clone(), req));
+                }
+                Some(Err(status)) => {
+                    while let Some(response) = in_flight.next().await {
+                        let _ = tx.send(Ok(response)).await;
+                    }
+                    let _ = tx.send(Err(from_transport(status, ctx.limits.max_request_bytes))).await;
+                    return;
+                }
+                None => reading = false,
+            },
+            else => return,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Stele for SteleService {
+    async fn append(
+        &self,
+        request: Request<v1::AppendRequest>,
+    ) -> Result<Response<v1::AppendResponse>, Status> {
+        self.ctx.admit(
+            &request,
+            "Append",
+            Role::Append,
+            Some(&request.get_ref().log),
+        )?;
+        Ok(Response::new(
+            append_batch(&self.ctx, request.into_inner()).await?,
+        ))
+    }
+
+    type AppendStreamStream = BoxStream<v1::AppendResponse>;
+
+    async fn append_stream(
+        &self,
+        request: Request<Streaming<v1::AppendRequest>>,
+    ) -> Result<Response<Self::AppendStreamStream>, Status> {
+        let session = self.ctx.authenticate(&request, "AppendStream")?;
+        let (tx, rx) = mpsc::channel(self.ctx.limits.max_stream_in_flight);
+        tokio::spawn(run_append_stream(
+            self.ctx.clone(),
+            session,
+            request.into_inner(),
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn query(
+        &self,
+        request: Request<v1::QueryRequest>,
+    ) -> Result<Response<v1::QueryResponse>, Status> {
+        self.ctx
+            .admit(&request, "Query", Role::Read, Some(&request.get_ref().log))?;
+        let req = request.into_inner();
+        let mut query = selection_to_query(req.selection)?;
+        query.order = match v1::Order::try_from(req.order) {
+            Ok(v1::Order::Unspecified | v1::Order::NewestFirst) => Order::NewestFirst,
+            Ok(v1::Order::OldestFirst) => Order::OldestFirst,
+            Err(_) => return Err(invalid("order", format!("{} is not an Order", req.order))),
+        };
+        query.limit = if req.limit == 0 {
+            DEFAULT_LIMIT
+        } else {
+            req.limit as usize
+        };
+        query.cursor = Some(req.cursor).filter(|c| !c.is_empty());
+        let log = self.ctx.log(&req.log).await?;
+        let page = blocking(move || log.search(&query)).await?;
+        let records = page
+            .hits
+            .into_iter()
+            .map(|hit| record_to_proto(hit.record, false))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(v1::QueryResponse {
+            records,
+            next_cursor: page.next_cursor.unwrap_or_default(),
+            stats: Some(stats_to_proto(&page.stats)),
+        }))
+    }
+
+    async fn aggregate(
+        &self,
+        request: Request<v1::AggregateRequest>,
+    ) -> Result<Response<v1::AggregateResponse>, Status> {
+        use v1::aggregate_request::Kind;
+        use v1::aggregate_response::Result as Answer;
+        self.ctx.admit(
+            &request,
+            "Aggregate",
+            Role::Read,
+            Some(&request.get_ref().log),
+        )?;
+        let req = request.into_inner();
+        let query = selection_to_query(req.selection)?;
+        let log = self.ctx.log(&req.log).await?;
+        let top = |n: u32| if n == 0 { DEFAULT_TOP } else { n as usize };
+        let response = match req.kind {
+            None | Some(Kind::Count(_)) => {
+                let stats_log = log.clone();
+                let count = blocking(move || log.count(&query)).await?;
+                v1::AggregateResponse {
+                    result: Some(Answer::Count(count)),
+                    stats: Some(v1::SearchStats {
+                        snapshot: stats_log.index_watermark(),
+                        ..v1::SearchStats::default()
+                    }),
+                }
+            }
+            Some(Kind::CountBy(spec)) => {
+                let field = field_from_name(&spec.field, "count_by.field")?;
+                let n = top(spec.top);
+                let terms = blocking(move || log.count_by(&query, field, n)).await?;
+                v1::AggregateResponse {
+                    stats: Some(stats_to_proto(&terms.stats)),
+                    result: Some(Answer::Terms(terms_to_proto(terms))),
+                }
+            }
+            Some(Kind::Histogram(spec)) => {
+                let split = if spec.split_field.is_empty() {
+                    None
+                } else {
+                    Some((
+                        field_from_name(&spec.split_field, "histogram.split_field")?,
+                        top(spec.split_top),
+                    ))
+                };
+                let histogram =
+                    blocking(move || log.histogram(&query, spec.interval_ns, split)).await?;
+                v1::AggregateResponse {
+                    stats: Some(stats_to_proto(&histogram.stats)),
+                    result: Some(Answer::Histogram(histogram_to_proto(histogram))),
+                }
+            }
+        };
+        Ok(Response::new(response))
+    }
+
+    type SubscribeStream = subscribe::Messages;
+
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        use v1::subscribe_request::Start as From;
+        self.ctx.admit(
+            &request,
+            "Subscribe",
+            Role::Read,
+            Some(&request.get_ref().log),
+        )?;
+        let req = request.into_inner();
+        let query = selection_to_query(req.selection)?;
+        if !query.text.is_empty() {
+            return Err(invalid(
+                "selection.text",
+                "full text is not supported by Subscribe: use filters",
+            ));
+        }
+        let heartbeat = match req.heartbeat_ms {
+            0 => DEFAULT_HEARTBEAT,
+            ms => std::time::Duration::from_millis(u64::from(ms)),
+        };
+        if heartbeat < MIN_HEARTBEAT {
+            return Err(invalid(
+                "heartbeat_ms",
+                format!("must be at least {} ms", MIN_HEARTBEAT.as_millis()),
+            ));
+        }
+        let start = match req.start {
+            Some(From::FromSeq(seq)) => Start::Seq(seq),
+            Some(From::FromIngestTimeNs(t)) => Start::IngestTime(t),
+            Some(From::FromNow(_)) | None => Start::Now,
+        };
+        let permit = self
+            .ctx
+            .subscribers
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "{} subscriptions are open, the limit (limits.max_subscribers)",
+                    self.ctx.limits.max_subscribers
+                ))
+            })?;
+        let log = self.ctx.log(&req.log).await?;
+        let plan = Plan {
+            log,
+            start,
+            query,
+            heartbeat,
+            chunk: self.ctx.limits.subscribe_chunk,
+        };
+        Ok(Response::new(subscribe::spawn(
+            plan,
+            self.ctx.shutdown.clone(),
+            permit,
+        )))
+    }
+
+    async fn get_record(
+        &self,
+        request: Request<v1::GetRecordRequest>,
+    ) -> Result<Response<v1::GetRecordResponse>, Status> {
+        self.ctx.admit(
+            &request,
+            "GetRecord",
+            Role::Read,
+            Some(&request.get_ref().log),
+        )?;
+        let req = request.into_inner();
+        let log = self.ctx.log(&req.log).await?;
+        let (record, receipt) = blocking(move || log.read_with_receipt(req.seq)).await?;
+        Ok(Response::new(v1::GetRecordResponse {
+            record: Some(record_to_proto(record, req.include_body)?),
+            receipt: Some(receipt_to_proto(&receipt, false)),
+        }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<v1::GetCheckpointRequest>,
+    ) -> Result<Response<v1::Checkpoint>, Status> {
+        self.ctx.admit(
+            &request,
+            "GetCheckpoint",
+            Role::Read,
+            Some(&request.get_ref().log),
+        )?;
+        let log = self.ctx.log(&request.get_ref().log).await?;
+        let checkpoint = blocking(move || log.checkpoint()).await?;
+        Ok(Response::new(checkpoint_to_proto(checkpoint)))
+    }
+
+    async fn get_public_key(
+        &self,
+        request: Request<v1::GetPublicKeyRequest>,
+    ) -> Result<Response<v1::GetPublicKeyResponse>, Status> {
+        self.ctx.authenticate(&request, "GetPublicKey")?;
+        Ok(Response::new(v1::GetPublicKeyResponse {
+            public_key: self.ctx.store.public_key().to_bytes().to_vec(),
+            algorithm: "ed25519".into(),
+        }))
+    }
+
+    type VerifyStream = BoxStream<v1::VerifyResponse>;
+
+    async fn verify(
+        &self,
+        request: Request<v1::VerifyRequest>,
+    ) -> Result<Response<Self::VerifyStream>, Status> {
+        use v1::verify_response::Item;
+        self.ctx
+            .admit(&request, "Verify", Role::Read, Some(&request.get_ref().log))?;
+        let req = request.into_inner();
+        let log = self.ctx.log(&req.log).await?;
+        let key = self.ctx.store.public_key();
+        let range = req.from_seq..req.to_seq.unwrap_or(u64::MAX);
+        if range.start > range.end {
+            return Err(invalid("to_seq", "is before from_seq"));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        tokio::task::spawn_blocking(move || {
+            let progress_tx = tx.clone();
+            let mut progress = |p: VerifyProgress| {
+                let _ = progress_tx.blocking_send(Ok(v1::VerifyResponse {
+                    item: Some(Item::Progress(v1::VerifyProgress {
+                        segments_done: u32::try_from(p.segments_done).unwrap_or(u32::MAX),
+                        segments_total: u32::try_from(p.segments_total).unwrap_or(u32::MAX),
+                    })),
+                }));
+            };
+            let last = match log.verify_with_progress(range, &key, &mut progress) {
+                Ok(report) => Ok(v1::VerifyResponse {
+                    item: Some(Item::Result(report_to_proto(&report, log.dir()))),
+                }),
+                Err(e) => Err(crate::status::to_status(e)),
+            };
+            let _ = tx.blocking_send(last);
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
