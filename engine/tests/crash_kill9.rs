@@ -39,7 +39,13 @@ fn crash_child() {
                 let mut i = 0u64;
                 loop {
                     let n = 1 + (i + t) % 17;
-                    let receipts = match log.append(&common::events(i, i + n)) {
+                    // Ids unique to this child and thread: the same id twice
+                    // would be a retry, answered with the first receipt.
+                    let mut batch = common::events(i, i + n);
+                    for (k, e) in (i..).zip(&mut batch) {
+                        e.id = format!("{}-{t}-{k}", std::process::id());
+                    }
+                    let receipts = match log.append(&batch) {
                         Ok(receipts) => receipts,
                         Err(e) => return eprintln!("append failed: {e}"),
                     };
@@ -76,6 +82,7 @@ fn every_acknowledged_record_survives_sigkill() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first_ack, acking) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut lines = Vec::new();
             let mut reader = BufReader::new(stdout);
@@ -86,12 +93,18 @@ fn every_acknowledged_record_survives_sigkill() {
                 if let Some(rest) = line.trim_end().strip_prefix("ack ") {
                     let (seq, hash) = rest.split_once(' ').unwrap();
                     lines.push((seq.parse::<u64>().unwrap(), hash.to_string()));
+                    let _ = first_ack.send(());
                 }
                 line.clear();
             }
             lines
         });
-        std::thread::sleep(Duration::from_millis(rng.gen_range(150..900)));
+        // Kill at a random moment once the child is appending (opening the
+        // store takes longer on a loaded machine).
+        acking
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the child starts acknowledging appends");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(20..700)));
         child.kill().unwrap();
         child.wait().unwrap();
         let round_acks = reader.join().unwrap();

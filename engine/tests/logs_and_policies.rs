@@ -105,6 +105,7 @@ fn a_batch_with_one_bad_event_is_refused_whole() {
         Err(Error::InvalidArgument { .. })
     ));
     let mut big = common::event(0);
+    big.id.clear(); // not a retry of event 0
     big.message = "m".repeat(4000);
     big.reason = "r".repeat(4000);
     match log.append(&vec![big; 5000]) {

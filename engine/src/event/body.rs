@@ -83,6 +83,17 @@ pub fn time_of(body: &[u8]) -> Option<i64> {
         .map(|((_, time), _)| time)
 }
 
+/// The event `id` of a stored body, read without decoding the rest.
+pub fn id_of(body: &[u8]) -> Option<&str> {
+    let (&version, rest) = body.split_first()?;
+    if version != BODY_VERSION {
+        return None;
+    }
+    bincode::borrow_decode_from_slice::<&str, _>(rest, DECODE_CONFIG)
+        .ok()
+        .map(|(id, _)| id)
+}
+
 /// Borrowing encoder view of an event, with its effective id and time.
 struct Wire<'a> {
     event: &'a Event,
@@ -206,6 +217,7 @@ mod tests {
         let body = encode(&event);
         assert_eq!(decode(&body).unwrap(), event);
         assert_eq!(time_of(&body), event.time);
+        assert_eq!(id_of(&body), Some(event.id.as_str()));
     }
 
     #[test]

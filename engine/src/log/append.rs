@@ -127,6 +127,11 @@ impl Log {
             let fresh: Cow<'_, [Event]> = if resolutions.iter().all(|r| *r == Resolution::Fresh) {
                 Cow::Borrowed(events)
             } else {
+                // Retries are answered only for a batch that is valid as a
+                // whole, as it would be if nothing were a retry.
+                for (i, event) in events.iter().enumerate() {
+                    validate(event, i, limits)?;
+                }
                 Cow::Owned(
                     events
                         .iter()

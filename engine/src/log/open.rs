@@ -27,12 +27,14 @@ use super::{Direction, Log, LogContext, Policy, Segment, Writer};
 use crate::chain::{self, Hash};
 use crate::checkpoint;
 use crate::error::{Error, Result};
+use crate::event::body;
 use crate::files::{
     SEGMENTS_DIR, SegmentKind, TMP_SUFFIX, fsync_dir, parse_segment_file_name, segment_file_name,
 };
 use crate::format::{FILE_HEADER_LEN, FileHeader, WAL_MAGIC, WAL_VERSION};
 use crate::index::LogIndex;
 use crate::manifest::{MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
+use crate::record::RecordBody;
 use crate::segment::SealedSegment;
 use crate::wal::{WalSegment, file, scan_wal};
 
@@ -196,8 +198,10 @@ impl Log {
             if record.ingest_time < oldest || entries.len() >= options.max_ids {
                 break;
             }
-            if let Ok(Some(event)) = record.event() {
-                entries.push((self.dedup.hash(&event.id), record.seq, record.ingest_time));
+            if let RecordBody::Stored(body) = &record.body
+                && let Some(id) = body::id_of(body)
+            {
+                entries.push((self.dedup.hash(id), record.seq, record.ingest_time));
             }
         }
         entries.reverse();
