@@ -56,8 +56,8 @@ pub use error::{Error, Result};
 pub use event::validate::Limits;
 pub use event::{Actor, ActorKind, Event, Outcome, Resource};
 pub use log::{
-    Appended, DedupOptions, Direction, FsyncPolicy, Head, IndexPolicy, Log, Policy, SealPolicy,
-    SegmentInfo, SegmentState,
+    Appended, DedupOptions, Direction, FsyncPolicy, Head, IndexPolicy, Log, PendingAppend, Policy,
+    SealPolicy, SegmentInfo, SegmentState,
 };
 pub use query::{ExactField, Filter, Hit, Order, Page, Query};
 pub use record::{Receipt, Record, RecordBody};

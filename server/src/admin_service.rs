@@ -38,7 +38,7 @@ impl AdminService {
         let outcome = result.as_ref().map(|_| ());
         self.ctx
             .audit
-            .admin_call(&session.caller, session.method, log, outcome.map_err(|s| s))
+            .admin_call(&session.caller, session.method, log, outcome)
             .await?;
         result
     }

@@ -19,6 +19,7 @@ use stele_proto::v1::stele_server::SteleServer;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codegen::http;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -144,17 +145,32 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         )
         .add_service(AdminServer::new(AdminService::new(ctx)).max_decoding_message_size(limit));
     let grace = config.shutdown_grace;
-    let incoming = TcpListenerStream::new(listener);
-    let mut stop = shutdown_rx;
+    // Small answers go out at once: with Nagle's algorithm a response written
+    // in two parts waits for the client's delayed ACK (about 40 ms).
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(stream) = &conn
+            && let Err(error) = stream.set_nodelay(true)
+        {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+        conn
+    });
+    let mut stop = shutdown_rx.clone();
+    let mut stop_grace = shutdown_rx;
     let served = tokio::spawn(async move {
         let stopping = async move {
             let _ = stop.wait_for(|s| *s).await;
             tracing::info!("shutting down: no new connections; finishing calls in progress");
         };
+        // The grace period starts when shutdown does, not when serving does.
+        let grace_over = async move {
+            let _ = stop_grace.wait_for(|s| *s).await;
+            tokio::time::sleep(grace + Duration::from_secs(1)).await;
+        };
         let serving = router.serve_with_incoming_shutdown(incoming, stopping);
-        let result = match tokio::time::timeout(grace + Duration::from_secs(1), serving).await {
-            Ok(result) => result.map_err(ServeError::from),
-            Err(_) => {
+        let result = tokio::select! {
+            result = serving => result.map_err(ServeError::from),
+            () = grace_over => {
                 tracing::warn!(
                     ?grace,
                     "calls still in progress after the grace period are cut off"

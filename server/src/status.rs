@@ -20,6 +20,16 @@ use tonic::{Code, Status};
 /// The status for an engine error; its message is the error's, which names
 /// the field, log, seq or file.
 pub fn to_status(error: Error) -> Status {
+    // An invalid event is named as the request names it, `events[1].action`,
+    // like the fields the server checks itself (`events[1].details_json`).
+    if let Error::InvalidEvent {
+        index,
+        field,
+        reason,
+    } = &error
+    {
+        return invalid(&format!("events[{index}].{field}"), reason);
+    }
     let code = match &error {
         Error::InvalidEvent { .. } | Error::InvalidArgument { .. } | Error::InvalidQuery { .. } => {
             Code::InvalidArgument
@@ -95,7 +105,7 @@ mod tests {
             reason: "bad".into(),
         });
         assert_eq!(s.code(), Code::InvalidArgument);
-        assert!(s.message().contains("actor.ip"));
+        assert!(s.message().starts_with("events[2].actor.ip: bad"), "{s:?}");
         assert_eq!(over_limit(5).code(), Code::ResourceExhausted);
     }
 }

@@ -6,15 +6,17 @@
 //! ([`blocking`]) and converts the answer back. Errors leave through
 //! [`crate::status`].
 //!
-//! `AppendStream` keeps up to `limits.max_stream_in_flight` batches of one
-//! stream in progress at once (their fsyncs are shared by group commit) and
-//! answers them in the order they came.
+//! `AppendStream` writes a stream's batches in the order they came (so their
+//! seqs follow it), lets up to `limits.max_stream_in_flight` of them wait for
+//! durability at once (sharing fsyncs through group commit), and answers
+//! them in order.
 
+use std::future::Future;
 use std::pin::Pin;
 
 use futures::stream::{FuturesOrdered, Stream, StreamExt};
 use stele_engine::query::{DEFAULT_LIMIT, DEFAULT_TOP};
-use stele_engine::{Order, verify::VerifyProgress};
+use stele_engine::{Appended, Order, verify::VerifyProgress};
 use stele_proto::v1::{self, stele_server::Stele};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -45,16 +47,19 @@ impl SteleService {
 /// A boxed response stream.
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// Appends one batch for an admitted session.
-async fn append_batch(ctx: &Context, req: v1::AppendRequest) -> Result<v1::AppendResponse, Status> {
-    let mut events = Vec::with_capacity(req.events.len());
-    for (i, event) in req.events.into_iter().enumerate() {
-        events.push(event_from_proto(event, &format!("events[{i}]"))?);
-    }
-    let log = ctx.log(&req.log).await?;
-    let appended = blocking(move || log.append_batch(&events)).await?;
-    Ok(v1::AppendResponse {
-        batch_id: req.batch_id,
+/// The events of an append request, checked.
+fn events_of(req: &mut v1::AppendRequest) -> Result<Vec<stele_engine::Event>, Status> {
+    std::mem::take(&mut req.events)
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| event_from_proto(event, &format!("events[{i}]")))
+        .collect()
+}
+
+/// The answer to an appended batch.
+fn appended_response(batch_id: u64, appended: &Appended) -> v1::AppendResponse {
+    v1::AppendResponse {
+        batch_id,
         receipts: appended
             .receipts
             .iter()
@@ -62,35 +67,69 @@ async fn append_batch(ctx: &Context, req: v1::AppendRequest) -> Result<v1::Appen
             .map(|(r, dup)| receipt_to_proto(r, *dup))
             .collect(),
         error: None,
-    })
+    }
 }
 
-/// One batch of a stream: authorized, appended, and any failure turned into
-/// an in-band error.
-async fn stream_batch(
-    ctx: Context,
-    session: Session,
-    req: v1::AppendRequest,
-) -> v1::AppendResponse {
-    let batch_id = req.batch_id;
-    let result = match ctx.authorize(&session, Role::Append, Some(&req.log)) {
-        Ok(()) => append_batch(&ctx, req).await,
-        Err(status) => Err(status),
-    };
-    result.unwrap_or_else(|status| v1::AppendResponse {
+/// The in-band answer to a failed batch of a stream.
+fn error_response(batch_id: u64, status: &Status) -> v1::AppendResponse {
+    v1::AppendResponse {
         batch_id,
         receipts: Vec::new(),
         error: Some(v1::Error {
             code: status.code() as i32,
             message: status.message().to_string(),
         }),
-    })
+    }
 }
 
-/// Reads a stream's batches, keeps up to `limit` in progress, and sends the
-/// answers in order. Ends when the client closes its side (after answering
-/// everything received), on a transport error, or at shutdown (after
-/// answering the batches already received).
+/// Appends one batch for an admitted session.
+async fn append_batch(
+    ctx: &Context,
+    mut req: v1::AppendRequest,
+) -> Result<v1::AppendResponse, Status> {
+    let events = events_of(&mut req)?;
+    let log = ctx.log(&req.log).await?;
+    let appended = blocking(move || log.append_batch(&events)).await?;
+    Ok(appended_response(req.batch_id, &appended))
+}
+
+/// A batch of a stream whose seqs are taken, waiting to be durable.
+type Finishing = Pin<Box<dyn Future<Output = v1::AppendResponse> + Send>>;
+
+/// Authorizes, checks and writes one batch of a stream (taking its seqs,
+/// in stream order), and returns the future that waits for its durability;
+/// a failure becomes an in-band error.
+async fn start_stream_batch(
+    ctx: &Context,
+    session: &Session,
+    mut req: v1::AppendRequest,
+) -> Finishing {
+    let batch_id = req.batch_id;
+    let started = async {
+        ctx.authorize(session, Role::Append, Some(&req.log))?;
+        let events = events_of(&mut req)?;
+        let log = ctx.log(&req.log).await?;
+        let writer = log.clone();
+        let pending = blocking(move || writer.start_append(&events)).await?;
+        Ok::<_, Status>((log, pending))
+    };
+    match started.await {
+        Ok((log, pending)) => Box::pin(async move {
+            match blocking(move || log.finish_append(pending)).await {
+                Ok(appended) => appended_response(batch_id, &appended),
+                Err(status) => error_response(batch_id, &status),
+            }
+        }),
+        Err(status) => Box::pin(std::future::ready(error_response(batch_id, &status))),
+    }
+}
+
+/// Reads a stream's batches and writes them one after another, so that
+/// their seqs follow the stream's order, while up to `limit` of them wait
+/// for durability together (sharing fsyncs); answers in order. Ends when
+/// the client closes its side (after answering everything received), on a
+/// transport error, or at shutdown (after answering the batches already
+/// received).
 async fn run_append_stream(
     ctx: Context,
     session: Session,
@@ -99,7 +138,7 @@ async fn run_append_stream(
 ) {
     let limit = ctx.limits.max_stream_in_flight;
     let mut shutdown = ctx.shutdown.clone();
-    let mut in_flight = FuturesOrdered::new();
+    let mut in_flight: FuturesOrdered<Finishing> = FuturesOrdered::new();
     let mut reading = true;
     loop {
         tokio::select! {
@@ -111,9 +150,7 @@ async fn run_append_stream(
             }
             _ = shutdown.changed(), if reading => reading = false,
             next = inbound.next(), if reading && in_flight.len() < limit => match next {
-                Some(Ok(req)) => {
-                    in_flight.push_back(stream_batch(ctx.clone(), session.clone(), req));
-                }
+                Some(Ok(req)) => in_flight.push_back(start_stream_batch(&ctx, &session, req).await),
                 Some(Err(status)) => {
                     while let Some(response) = in_flight.next().await {
                         let _ = tx.send(Ok(response)).await;

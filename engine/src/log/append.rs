@@ -86,6 +86,23 @@ pub struct Appended {
     pub duplicates: Vec<bool>,
 }
 
+/// A batch written to the log and holding its seqs, which may not be
+/// durable yet: [`Log::finish_append`] waits for that. Seqs are taken in
+/// the order [`Log::start_append`] calls return, so a caller that starts
+/// batches one after another and finishes them concurrently keeps their
+/// order and shares their fsyncs.
+#[derive(Debug)]
+#[must_use = "the batch is not acknowledged until `Log::finish_append`"]
+pub struct PendingAppend {
+    appended: Appended,
+    /// Durability target of the written frame (none when every event was a
+    /// retry).
+    target: Option<(u64, u64)>,
+}
+
+/// Receipts of a written frame and its durability target.
+type Written = (Vec<Receipt>, (u64, u64));
+
 impl Log {
     /// Appends `events` as one atomic batch and returns a receipt per event,
     /// once the batch is durable under the log's fsync policy. Events whose
@@ -108,8 +125,21 @@ impl Log {
     /// # Errors
     /// As [`Log::append`].
     pub fn append_batch(&self, events: &[Event]) -> Result<Appended> {
+        let pending = self.start_append(events)?;
+        self.finish_append(pending)
+    }
+
+    /// The first half of [`Log::append_batch`]: resolves retries, writes the
+    /// batch and takes its seqs, without waiting for durability.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn start_append(&self, events: &[Event]) -> Result<PendingAppend> {
         if events.is_empty() {
-            return Ok(Appended::default());
+            return Ok(PendingAppend {
+                appended: Appended::default(),
+                target: None,
+            });
         }
         let limits = &self.policy.limits;
         if events.len() > limits.max_batch_events {
@@ -141,8 +171,13 @@ impl Log {
                         .collect(),
                 )
             };
-            let Some(receipts) = self.append_fresh(&fresh)? else {
-                continue; // an id was stored concurrently: resolve again
+            let (receipts, target) = if fresh.is_empty() {
+                (Vec::new(), None)
+            } else {
+                match self.append_fresh(&fresh)? {
+                    Some((receipts, target)) => (receipts, Some(target)),
+                    None => continue, // an id was stored concurrently: resolve again
+                }
             };
             let mut receipts = receipts.into_iter();
             let mut out = Appended {
@@ -160,31 +195,43 @@ impl Log {
                 out.receipts.push(receipt);
                 out.duplicates.push(duplicate);
             }
-            return Ok(out);
+            return Ok(PendingAppend {
+                appended: out,
+                target,
+            });
         }
     }
 
-    /// Appends events known to be new. `None` when one of their ids was
-    /// stored by a concurrent append meanwhile (nothing was written).
-    fn append_fresh(&self, events: &[Event]) -> Result<Option<Vec<Receipt>>> {
-        if events.is_empty() {
-            return Ok(Some(Vec::new()));
+    /// The second half of [`Log::append_batch`]: returns the receipts once
+    /// the batch is durable under the log's fsync policy.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] or the fsync error: the batch is not acknowledged.
+    pub fn finish_append(&self, pending: PendingAppend) -> Result<Appended> {
+        if let Some(target) = pending.target
+            && self.policy.fsync == FsyncPolicy::Always
+        {
+            self.wait_durable(target)?;
         }
+        Ok(pending.appended)
+    }
+
+    /// Writes events known to be new; returns their receipts and the
+    /// durability target to wait for. `None` when one of their ids was
+    /// stored by a concurrent append meanwhile (nothing was written).
+    fn append_fresh(&self, events: &[Event]) -> Result<Option<Written>> {
         let ingest_time = self.ctx.clock.now_ns();
         let ids = self.id_hashes(events);
         let batch = self.prepare(events, ingest_time)?;
         let Some((receipts, target)) = self.write_batch(batch, ingest_time, &ids)? else {
             return Ok(None);
         };
-        if self.policy.fsync == FsyncPolicy::Always {
-            self.wait_durable(target)?;
-        }
         self.ctx.indexing.wake();
         self.throttle_for_index();
         if self.rotate_if_full()? {
             self.ctx.maintenance.wake();
         }
-        Ok(Some(receipts))
+        Ok(Some((receipts, target)))
     }
 
     /// `(index, id hash)` of the events carrying a client id, when retries
@@ -370,7 +417,7 @@ impl Log {
         mut batch: PreparedBatch,
         ingest_time: i64,
         ids: &[(usize, u64)],
-    ) -> Result<Option<(Vec<Receipt>, (u64, u64))>> {
+    ) -> Result<Option<Written>> {
         let mut w = self.writer.lock();
         self.check_poison()?;
         let hashes: Vec<u64> = ids.iter().map(|&(_, h)| h).collect();

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-pub use self::append::Appended;
+pub use self::append::{Appended, PendingAppend};
 use self::dedup::Dedup;
 pub use self::dedup::DedupOptions;
 pub use self::policy::{FsyncPolicy, IndexPolicy, Policy, SealPolicy};

@@ -1,0 +1,143 @@
+//! A server on an ephemeral port over a temporary data directory, and
+//! clients that talk to it, for the end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use stele_proto::v1::admin_client::AdminClient;
+use stele_proto::v1::stele_client::SteleClient;
+use stele_proto::v1::{self, Event};
+use stele_server::auth::Role;
+use stele_server::config::{Config, TokenConfig};
+use stele_server::serve::{self, Running};
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// A running server and its data directory.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub running: Option<Running>,
+    pub endpoint: String,
+}
+
+impl TestServer {
+    /// A server with no tokens (every caller has every role).
+    pub async fn open() -> TestServer {
+        TestServer::with(|_| {}).await
+    }
+
+    /// A server whose configuration `tune` adjusts (listen and data_dir are
+    /// set already).
+    pub async fn with(tune: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        tune(&mut config);
+        config.validate().unwrap();
+        let running = serve::start(config).await.unwrap();
+        let endpoint = format!("http://{}", running.addr());
+        TestServer {
+            dir,
+            running: Some(running),
+            endpoint,
+        }
+    }
+
+    /// A connected channel.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.endpoint.clone())
+            .unwrap()
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A `Stele` client sending `token` (none when `None`).
+    pub async fn client(
+        &self,
+        token: Option<&str>,
+    ) -> SteleClient<InterceptedService<Channel, Bearer>> {
+        SteleClient::with_interceptor(self.channel().await, Bearer::new(token))
+    }
+
+    /// An `Admin` client sending `token` (none when `None`).
+    pub async fn admin(
+        &self,
+        token: Option<&str>,
+    ) -> AdminClient<InterceptedService<Channel, Bearer>> {
+        AdminClient::with_interceptor(self.channel().await, Bearer::new(token))
+    }
+
+    /// Shuts the server down cleanly; the directory stays.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Bearer {
+        Bearer(token.map(|t| format!("Bearer {t}").parse().unwrap()))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A token configuration.
+pub fn token(name: &str, secret: &str, roles: &[Role], logs: &[&str]) -> TokenConfig {
+    TokenConfig {
+        name: name.into(),
+        secret: secret.into(),
+        roles: roles.to_vec(),
+        logs: logs.iter().map(|l| (*l).to_string()).collect(),
+    }
+}
+
+/// An event with `action`, actor `actor` and message `message`.
+pub fn event(action: &str, actor: &str, message: &str) -> Event {
+    Event {
+        action: action.into(),
+        actor: Some(v1::Actor {
+            id: actor.into(),
+            ..Default::default()
+        }),
+        message: message.into(),
+        ..Default::default()
+    }
+}
+
+/// Creates `name` with default policy through the admin client.
+pub async fn create_log(server: &TestServer, token: Option<&str>, name: &str) -> v1::LogInfo {
+    server
+        .admin(token)
+        .await
+        .create_log(v1::CreateLogRequest {
+            name: name.into(),
+            policy: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
