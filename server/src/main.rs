@@ -135,6 +135,16 @@ fn run_server(config: Config) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // The handlers go in before the port opens: a SIGTERM sent as soon as
+        // the server answers (a supervisor's readiness check) must reach
+        // them, not the default action, which kills the process uncleanly.
+        let signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                eprintln!("steled: cannot install the SIGINT/SIGTERM handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let running = match serve::start(config).await {
             Ok(running) => running,
             Err(e) => {
@@ -142,7 +152,7 @@ fn run_server(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        signals.wait().await;
         match running.shutdown().await {
             Ok(()) => {
                 tracing::info!("stopped cleanly");
@@ -156,12 +166,27 @@ fn run_server(config: Config) -> ExitCode {
     })
 }
 
-/// Returns at the first SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = term.recv() => tracing::info!("SIGTERM received"),
+/// SIGINT and SIGTERM handlers.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs them; from now on either signal is held for [`Signals::wait`].
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Returns at the first SIGINT or SIGTERM (at once if one came already).
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received"),
+        }
     }
 }
