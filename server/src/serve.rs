@@ -260,10 +260,15 @@ async fn close_store(store: Arc<Store>, dir: String) -> Result<(), ServeError> {
     for _ in 0..200 {
         match Arc::try_unwrap(store) {
             Ok(owned) => {
-                return tokio::task::spawn_blocking(move || owned.close())
-                    .await
-                    .expect("closing the store does not panic")
-                    .map_err(|source| ServeError::Store { dir, source });
+                return match tokio::task::spawn_blocking(move || owned.close()).await {
+                    Ok(closed) => closed.map_err(|source| ServeError::Store { dir, source }),
+                    // The runtime is going away (the server was dropped
+                    // without `shutdown`): the store closes as it drops.
+                    Err(join) => {
+                        tracing::warn!(error = %join, "the store was not closed explicitly");
+                        Ok(())
+                    }
+                };
             }
             Err(shared) => {
                 store = shared;

@@ -320,11 +320,6 @@ impl Stele for SteleService {
                 format!("must be at least {} ms", MIN_HEARTBEAT.as_millis()),
             ));
         }
-        let start = match req.start {
-            Some(From::FromSeq(seq)) => Start::Seq(seq),
-            Some(From::FromIngestTimeNs(t)) => Start::IngestTime(t),
-            Some(From::FromNow(_)) | None => Start::Now,
-        };
         let permit = self
             .ctx
             .subscribers
@@ -337,6 +332,13 @@ impl Stele for SteleService {
                 ))
             })?;
         let log = self.ctx.log(&req.log).await?;
+        let start = match req.start {
+            Some(From::FromSeq(seq)) => Start::Seq(seq),
+            Some(From::FromIngestTimeNs(t)) => Start::IngestTime(t),
+            // "Now" is when the call is answered: a record appended after
+            // the client has its answer is delivered.
+            Some(From::FromNow(_)) | None => Start::Seq(log.visible_seq()),
+        };
         let plan = Plan {
             log,
             start,

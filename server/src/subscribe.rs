@@ -41,8 +41,6 @@ pub enum Start {
     Seq(u64),
     /// At the first record ingested at or after this time (ns).
     IngestTime(i64),
-    /// At the visible head.
-    Now,
 }
 
 /// A subscription to run.
@@ -72,26 +70,60 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(plan.chunk.max(16));
     tokio::spawn(async move {
         let _permit = permit;
-        if let Err(status) = run(plan, &tx, shutdown).await {
-            let _ = tx.send(Err(status)).await;
+        let mut out = Out { tx, shutdown };
+        if let Err(status) = run(plan, &mut out).await {
+            // A client that stopped reading does not hold the task up.
+            let _ = tokio::time::timeout(FINAL_SEND, out.tx.send(Err(status))).await;
         }
     });
     ReceiverStream::new(rx)
 }
 
+/// How long the closing status waits for room in the channel.
+const FINAL_SEND: Duration = Duration::from_secs(1);
+
+/// The subscription's side of the channel, and the shutdown signal.
+struct Out {
+    tx: mpsc::Sender<Result<v1::SubscribeResponse, Status>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Out {
+    /// Sends `item`, waiting for room. `Ok(false)` when the client went
+    /// away; the shutdown status (resume at `resume_seq`) when the server
+    /// stops first.
+    async fn send(&mut self, item: Item, resume_seq: u64) -> Result<bool, Status> {
+        let message = v1::SubscribeResponse { item: Some(item) };
+        tokio::select! {
+            sent = self.tx.send(Ok(message)) => Ok(sent.is_ok()),
+            _ = self.shutdown.wait_for(|stop| *stop) => Err(shutting_down(resume_seq)),
+        }
+    }
+
+    /// Sends a heartbeat.
+    async fn heartbeat(&mut self, log: &Log, resume_seq: u64) -> Result<bool, Status> {
+        let beat = Item::Heartbeat(v1::Heartbeat {
+            head_seq: log.visible_seq(),
+            resume_seq,
+        });
+        self.send(beat, resume_seq).await
+    }
+}
+
+fn shutting_down(resume_seq: u64) -> Status {
+    Status::unavailable(format!(
+        "the server is shutting down; resume from seq {resume_seq}"
+    ))
+}
+
 /// The walk. Returns `Ok` when the client went away; an error status is
 /// sent to the client as the stream's end.
-async fn run(
-    plan: Plan,
-    tx: &mpsc::Sender<Result<v1::SubscribeResponse, Status>>,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), Status> {
+async fn run(plan: Plan, out: &mut Out) -> Result<(), Status> {
     let log = plan.log.clone();
     let mut head = log.watch_visible();
     let query = Arc::new(plan.query);
     let mut next = match plan.start {
         Start::Seq(seq) => seq,
-        Start::Now => log.visible_seq(),
         Start::IngestTime(t) => {
             let log = log.clone();
             blocking(move || first_ingested_at(&log, t)).await?
@@ -99,10 +131,8 @@ async fn run(
     };
     let mut last_sent = Instant::now();
     loop {
-        if *shutdown.borrow() {
-            return Err(Status::unavailable(format!(
-                "the server is shutting down; resume from seq {next}"
-            )));
+        if *out.shutdown.borrow() {
+            return Err(shutting_down(next));
         }
         head.borrow_and_update();
         next = next.max(log.first_seq());
@@ -113,7 +143,8 @@ async fn run(
             let records = blocking(move || read_matching(&reader, next..end, &query)).await?;
             let sent_any = !records.is_empty();
             for record in records {
-                if tx.send(Ok(record_item(record))).await.is_err() {
+                let seq = record.seq;
+                if !out.send(Item::Record(record), seq).await? {
                     return Ok(());
                 }
             }
@@ -121,7 +152,7 @@ async fn run(
             if sent_any {
                 last_sent = Instant::now();
             } else if last_sent.elapsed() >= plan.heartbeat {
-                if !send_heartbeat(tx, &log, next).await {
+                if !out.heartbeat(&log, next).await? {
                     return Ok(());
                 }
                 last_sent = Instant::now();
@@ -129,48 +160,25 @@ async fn run(
             continue;
         }
         tokio::select! {
-            changed = shutdown.changed() => {
+            changed = out.shutdown.changed() => {
                 if changed.is_err() {
-                    return Err(Status::unavailable(format!(
-                        "the server is shutting down; resume from seq {next}"
-                    )));
+                    return Err(shutting_down(next));
                 }
             }
-            () = tx.closed() => return Ok(()),
+            () = out.tx.closed() => return Ok(()),
             changed = head.changed() => {
                 if changed.is_err() {
                     return Err(Status::unavailable("the log was closed"));
                 }
             }
             () = sleep_until(last_sent + plan.heartbeat) => {
-                if !send_heartbeat(tx, &log, next).await {
+                if !out.heartbeat(&log, next).await? {
                     return Ok(());
                 }
                 last_sent = Instant::now();
             }
         }
     }
-}
-
-fn record_item(record: v1::Record) -> v1::SubscribeResponse {
-    v1::SubscribeResponse {
-        item: Some(Item::Record(record)),
-    }
-}
-
-/// Sends a heartbeat; false when the client went away.
-async fn send_heartbeat(
-    tx: &mpsc::Sender<Result<v1::SubscribeResponse, Status>>,
-    log: &Log,
-    resume_seq: u64,
-) -> bool {
-    let beat = v1::SubscribeResponse {
-        item: Some(Item::Heartbeat(v1::Heartbeat {
-            head_seq: log.visible_seq(),
-            resume_seq,
-        })),
-    };
-    tx.send(Ok(beat)).await.is_ok()
 }
 
 /// The records of `range` that match `query`, in seq order.
