@@ -268,11 +268,15 @@ async fn run(args: &Args) -> Result<Report, String> {
     phase_tx.send_replace(Phase::Draining { next_seq });
     let followers = join_all(subscribers);
     tokio::pin!(followers);
-    if timeout(CATCH_UP, followers.as_mut()).await.is_err() {
-        phase_tx.send_replace(Phase::Stopped);
-    }
-    let mut subscribed = Vec::with_capacity(args.subscribers as usize);
-    for done in followers.await {
+    let finished = match timeout(CATCH_UP, followers.as_mut()).await {
+        Ok(finished) => finished,
+        Err(_) => {
+            phase_tx.send_replace(Phase::Stopped);
+            followers.await
+        }
+    };
+    let mut subscribed = Vec::with_capacity(finished.len());
+    for done in finished {
         let mut stats = done.unwrap_or_else(|failed| {
             errors.report("subscribe", &format!("subscriber task failed: {failed}"));
             SubscribeStats {

@@ -22,7 +22,9 @@ use tonic::Code;
 use tonic::codec::Streaming;
 
 use super::connect::SteleApi;
-use super::convert::{stamp_sent, to_proto, unix_ns};
+use stele_server::convert::event_to_proto;
+
+use super::convert::{stamp_sent, unix_ns};
 use super::{ANSWER_TIMEOUT, ErrorPrinter, histogram, micros, status_text};
 use crate::Generator;
 
@@ -76,7 +78,7 @@ impl AppendStats {
     pub fn merge(&mut self, other: &AppendStats) {
         self.latency_us
             .add(&other.latency_us)
-            .expect("auto-resizing histograms take any value");
+            .expect("histograms with the same bounds add up");
         self.events += other.events;
         self.batches += other.batches;
         self.errors += other.errors;
@@ -152,7 +154,7 @@ fn spawn_generator(seed: u64, size: usize, capacity: usize) -> mpsc::Receiver<Ve
         let mut generator = Generator::new(seed);
         loop {
             let batch = (0..size)
-                .map(|_| to_proto(generator.next_event()))
+                .map(|_| event_to_proto(generator.next_event()))
                 .collect();
             if tx.blocking_send(batch).is_err() {
                 break;

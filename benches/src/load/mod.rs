@@ -76,9 +76,14 @@ pub fn status_text(status: &Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
-/// An empty auto-resizing histogram with three significant figures.
+/// The largest value a histogram tells apart: an hour, in microseconds.
+/// Larger values are recorded as this (`saturating_record`).
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+
+/// An empty histogram of microseconds, from 0 to [`HISTOGRAM_MAX_US`], with
+/// three significant figures.
 pub fn histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant figures are within hdrhistogram's range")
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("valid, constant bounds")
 }
 
 /// `duration` in whole microseconds, the unit every histogram here records.

@@ -71,15 +71,14 @@ fn percentiles_json(us: &Histogram<u64>) -> Value {
 
 impl Report {
     /// Errors of every kind: refused or unanswered batches, failed
-    /// queries and streams, and seqs a subscriber missed or got out of
-    /// order.
+    /// queries, and the subscribers' faults ([`SubscribeStats::faults`]).
     pub fn errors(&self) -> u64 {
         self.append.errors
             + self.query.as_ref().map_or(0, |q| q.errors)
             + self
                 .subscribers
                 .iter()
-                .map(|s| s.errors + s.gaps + s.out_of_order)
+                .map(SubscribeStats::faults)
                 .sum::<u64>()
     }
 
@@ -88,7 +87,7 @@ impl Report {
         let mut lag = super::histogram();
         for subscriber in &self.subscribers {
             lag.add(&subscriber.lag_us)
-                .expect("auto-resizing histograms take any value");
+                .expect("histograms with the same bounds add up");
         }
         lag
     }
@@ -120,9 +119,10 @@ impl Report {
                         "last_seq": s.seqs.map(|(_, last)| last),
                         "gaps": s.gaps,
                         "missing": s.missing,
+                        "behind": s.behind,
                         "out_of_order": s.out_of_order,
-                        "caught_up": s.caught_up,
-                        "errors": s.errors,
+                        "stream_errors": s.errors,
+                        "errors": s.faults(),
                         "lag_ms": percentiles_json(&s.lag_us),
                     })
                 })
@@ -133,8 +133,9 @@ impl Report {
                 "records": sum(|s| s.records),
                 "gaps": sum(|s| s.gaps),
                 "missing": sum(|s| s.missing),
+                "behind": sum(|s| s.behind),
                 "out_of_order": sum(|s| s.out_of_order),
-                "errors": sum(|s| s.errors),
+                "errors": sum(SubscribeStats::faults),
                 "lag_ms": percentiles_json(&self.lag_us()),
                 "each": each,
             })
@@ -199,7 +200,7 @@ impl Report {
         }
         if !self.subscribers.is_empty() {
             let records = self.subscribers.iter().map(|s| s.records).sum();
-            let errors = self.subscribers.iter().map(|s| s.errors).sum();
+            let errors = self.subscribers.iter().map(SubscribeStats::faults).sum();
             row(
                 "subscriber lag",
                 records,
@@ -220,17 +221,8 @@ impl Report {
                 .map_or_else(|| "none".to_string(), |(a, b)| format!("{a}..={b}"));
             let _ = writeln!(
                 out,
-                "subscriber {i}: {} records (seqs {seqs}), {} foreign, {} gaps ({} seqs missing), {} out of order, {}",
-                s.records,
-                s.foreign,
-                s.gaps,
-                s.missing,
-                s.out_of_order,
-                if s.caught_up {
-                    "caught up"
-                } else {
-                    "NOT caught up"
-                },
+                "subscriber {i}: {} records (seqs {seqs}), {} foreign, {} gaps ({} seqs missing), {} out of order, {} acknowledged seqs not delivered at the end",
+                s.records, s.foreign, s.gaps, s.missing, s.out_of_order, s.behind,
             );
         }
         if let Some(q) = &self.query {

@@ -11,8 +11,9 @@
 //! by exactly one. A jump is a gap (the seqs jumped over are missing), a seq
 //! not above the previous one is out of order; and since the subscription
 //! was opened before the first append, every seq the appenders were
-//! acknowledged must be delivered: those before the first delivered or
-//! after the last one are missing too ([`SubscribeStats::settle`]).
+//! acknowledged must be delivered: those before the first delivered are a
+//! gap too, and those after the last one delivered when the run ended are
+//! counted as behind ([`SubscribeStats::settle`]).
 
 use std::sync::Arc;
 
@@ -39,16 +40,15 @@ pub struct SubscribeStats {
     pub foreign: u64,
     /// First and last seq delivered.
     pub seqs: Option<(u64, u64)>,
-    /// Places where seqs jumped, or acknowledged seqs were not delivered at
-    /// the start or the end.
+    /// Places where seqs jumped, or where acknowledged seqs before the
+    /// first one delivered were not.
     pub gaps: u64,
-    /// Seqs jumped over or not delivered.
+    /// Seqs in those gaps.
     pub missing: u64,
+    /// Acknowledged seqs after the last one delivered when the run ended.
+    pub behind: u64,
     /// Records whose seq was not above the previous one.
     pub out_of_order: u64,
-    /// True when it delivered (or, by a heartbeat, examined) every seq
-    /// below the appenders' last before the run ended.
-    pub caught_up: bool,
     /// Failed calls or streams.
     pub errors: u64,
 }
@@ -63,10 +63,17 @@ impl SubscribeStats {
             seqs: None,
             gaps: 0,
             missing: 0,
+            behind: 0,
             out_of_order: 0,
-            caught_up: false,
             errors: 0,
         }
+    }
+
+    /// What went wrong, as a count: failed streams, gaps, records out of
+    /// order, and one more when acknowledged seqs were not delivered by the
+    /// end.
+    pub fn faults(&self) -> u64 {
+        self.errors + self.gaps + self.out_of_order + u64::from(self.behind > 0)
     }
 
     /// Counts one delivered record, received at `now_ns`.
@@ -96,25 +103,22 @@ impl SubscribeStats {
         };
     }
 
-    /// Counts as missing the acknowledged seqs (`acked`, lowest and highest)
-    /// delivered neither before the first record nor after the last one.
+    /// Checks the delivered seqs against the acknowledged ones (`acked`,
+    /// lowest and highest): those below the first delivered are a gap,
+    /// those above the last delivered are behind.
     pub fn settle(&mut self, acked: Option<(u64, u64)>) {
         let Some((low, high)) = acked else {
             return;
         };
         match self.seqs {
-            None => {
-                self.gaps += 1;
-                self.missing += high - low + 1;
-            }
+            None => self.behind += high - low + 1,
             Some((first, last)) => {
                 if first > low {
                     self.gaps += 1;
                     self.missing += first.min(high + 1) - low;
                 }
                 if last < high {
-                    self.gaps += 1;
-                    self.missing += high - last.max(low.saturating_sub(1));
+                    self.behind += high - last.max(low.saturating_sub(1));
                 }
             }
         }
@@ -166,7 +170,6 @@ pub async fn follow(
             Phase::Stopped => break,
         };
         if target.is_some_and(|target| examined >= target) {
-            stats.caught_up = true;
             break;
         }
         tokio::select! {
@@ -239,25 +242,28 @@ mod tests {
     }
 
     #[test]
-    fn acknowledged_seqs_outside_the_delivered_range_are_missing() {
+    fn acknowledged_seqs_outside_the_delivered_range_are_counted() {
         let mut stats = SubscribeStats::new();
         for seq in 12..=20 {
             stats.record(&record(seq, ""), 0);
         }
         stats.settle(Some((10, 25)));
-        assert_eq!((stats.gaps, stats.missing), (2, 2 + 5));
+        assert_eq!((stats.gaps, stats.missing, stats.behind), (1, 2, 5));
 
         let mut complete = SubscribeStats::new();
         for seq in 8..=30 {
             complete.record(&record(seq, ""), 0);
         }
         complete.settle(Some((10, 25)));
-        assert_eq!((complete.gaps, complete.missing), (0, 0));
+        assert_eq!(
+            (complete.gaps, complete.missing, complete.behind),
+            (0, 0, 0)
+        );
 
         let mut nothing = SubscribeStats::new();
         nothing.settle(Some((10, 25)));
-        assert_eq!((nothing.gaps, nothing.missing), (1, 16));
+        assert_eq!((nothing.gaps, nothing.behind), (0, 16));
         nothing.settle(None);
-        assert_eq!(nothing.missing, 16);
+        assert_eq!(nothing.behind, 16);
     }
 }
