@@ -206,3 +206,38 @@ fn the_visible_head_can_be_watched() {
     assert_eq!(*watch.borrow_and_update(), 3);
     assert!(!watch.has_changed().unwrap());
 }
+
+#[test]
+fn an_id_out_of_the_window_is_new_even_on_an_idle_log() {
+    // Nothing else is appended, so the stale entry is still in the table:
+    // it must neither answer the retry nor block the append.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_790_000_000_000_000_000));
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            clock: clock.clone(),
+            dedup: DedupOptions {
+                window: Duration::from_secs(60),
+                max_ids: 1000,
+            },
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let log = store
+        .create_log("audit", common::small_policy(FsyncPolicy::Always, 1000))
+        .unwrap();
+    log.append(&[with_id(1, "late")]).unwrap();
+    clock.advance(Duration::from_secs(61));
+    let again = log.append_batch(&[with_id(1, "late")]).unwrap();
+    assert_eq!(again.duplicates, [false]);
+    assert_eq!(again.receipts[0].seq, 1);
+    let third = log.append_batch(&[with_id(1, "late")]).unwrap();
+    assert_eq!(
+        third.duplicates,
+        [true],
+        "the new record answers retries now"
+    );
+    assert_eq!(third.receipts[0].seq, 1);
+}

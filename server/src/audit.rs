@@ -140,9 +140,16 @@ fn event(
         outcome: Some(outcome),
         reason,
         source: "steled".into(),
-        message: match log {
-            Some(log) => format!("{} called {method} on log {log}", caller.name),
-            None => format!("{} called {method}", caller.name),
+        message: {
+            let who = if caller.name.is_empty() {
+                "an unauthenticated caller"
+            } else {
+                caller.name.as_str()
+            };
+            match log {
+                Some(log) => format!("{who} called {method} on log {log}"),
+                None => format!("{who} called {method}"),
+            }
         },
         details: Some(details),
         ..Event::default()

@@ -278,10 +278,7 @@ pub fn policy_from_proto(p: Option<v1::Policy>) -> Result<Policy, Status> {
         return Ok(policy);
     };
     if !p.fsync.is_empty() {
-        policy.fsync = p
-            .fsync
-            .parse()
-            .map_err(|e: stele_engine::Error| invalid("policy.fsync", e))?;
+        policy.fsync = p.fsync.parse().map_err(crate::status::to_status)?;
     }
     let set = |value: u64, target: &mut u64| {
         if value != 0 {

@@ -131,15 +131,23 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         subscribers: Arc::new(Semaphore::new(config.limits.max_subscribers)),
     };
     let limit = config.limits.max_request_bytes;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(stele_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(stele_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    // Older tools (grpcurl before 1.8.8, grpcui, Postman) speak v1alpha.
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .expect("the embedded descriptor sets are valid");
     let router = builder(&config)?
         .layer(tower::util::MapResponseLayer::new(size_limit_answer(limit)))
         .add_service(health(ctx.shutdown.clone()))
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(
             SteleServer::new(SteleService::new(ctx.clone())).max_decoding_message_size(limit),
         )

@@ -28,7 +28,7 @@ use crate::convert::{
     checkpoint_to_proto, event_from_proto, field_from_name, histogram_to_proto, receipt_to_proto,
     record_to_proto, report_to_proto, selection_to_query, stats_to_proto, terms_to_proto,
 };
-use crate::status::{blocking, from_transport, invalid};
+use crate::status::{blocking, from_transport, invalid, to_status};
 use crate::subscribe::{self, DEFAULT_HEARTBEAT, MIN_HEARTBEAT, Plan, Start};
 
 /// The `Stele` service.
@@ -140,6 +140,7 @@ async fn run_append_stream(
     let mut shutdown = ctx.shutdown.clone();
     let mut in_flight: FuturesOrdered<Finishing> = FuturesOrdered::new();
     let mut reading = true;
+    let mut stopped = false;
     loop {
         tokio::select! {
             biased;
@@ -148,7 +149,10 @@ async fn run_append_stream(
                     return;
                 }
             }
-            _ = shutdown.changed(), if reading => reading = false,
+            _ = shutdown.changed(), if reading => {
+                reading = false;
+                stopped = true;
+            }
             next = inbound.next(), if reading && in_flight.len() < limit => match next {
                 Some(Ok(req)) => in_flight.push_back(start_stream_batch(&ctx, &session, req).await),
                 Some(Err(status)) => {
@@ -160,8 +164,15 @@ async fn run_append_stream(
                 }
                 None => reading = false,
             },
-            else => return,
+            else => break,
         }
+    }
+    if stopped {
+        let _ = tx
+            .send(Err(Status::unavailable(
+                "the server is shutting down: every batch sent before this was answered; send the rest again after reconnecting",
+            )))
+            .await;
     }
 }
 
@@ -304,6 +315,7 @@ impl Stele for SteleService {
         )?;
         let req = request.into_inner();
         let query = selection_to_query(req.selection)?;
+        query.check().map_err(to_status)?;
         if !query.text.is_empty() {
             return Err(invalid(
                 "selection.text",
@@ -429,7 +441,7 @@ impl Stele for SteleService {
                 Ok(report) => Ok(v1::VerifyResponse {
                     item: Some(Item::Result(report_to_proto(&report, log.dir()))),
                 }),
-                Err(e) => Err(crate::status::to_status(e)),
+                Err(e) => Err(to_status(e)),
             };
             let _ = tx.blocking_send(last);
         });

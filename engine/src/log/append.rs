@@ -100,6 +100,18 @@ pub struct PendingAppend {
     target: Option<(u64, u64)>,
 }
 
+/// An event with a client id that is to be appended, and what the id table
+/// said about its id when the batch was resolved.
+#[derive(Debug, Clone, Copy)]
+struct IdCheck {
+    /// Position of the event (in the batch, then among the fresh events).
+    index: usize,
+    hash: u64,
+    /// The seq the table named for the hash (a record with another id, or
+    /// one out of the window), if any.
+    seen: Option<u64>,
+}
+
 /// Receipts of a written frame and its durability target.
 type Written = (Vec<Receipt>, (u64, u64));
 
@@ -153,7 +165,7 @@ impl Log {
             ));
         }
         loop {
-            let resolutions = self.resolve_ids(events)?;
+            let (resolutions, checks) = self.resolve_ids(events)?;
             let fresh: Cow<'_, [Event]> = if resolutions.iter().all(|r| *r == Resolution::Fresh) {
                 Cow::Borrowed(events)
             } else {
@@ -174,7 +186,22 @@ impl Log {
             let (receipts, target) = if fresh.is_empty() {
                 (Vec::new(), None)
             } else {
-                match self.append_fresh(&fresh)? {
+                // Renumbered as positions among the fresh events.
+                let mut position = vec![0; events.len()];
+                let mut next = 0;
+                for (i, r) in resolutions.iter().enumerate() {
+                    position[i] = next;
+                    next += usize::from(*r == Resolution::Fresh);
+                }
+                let fresh_checks: Vec<IdCheck> = checks
+                    .into_iter()
+                    .filter(|c| resolutions[c.index] == Resolution::Fresh)
+                    .map(|c| IdCheck {
+                        index: position[c.index],
+                        ..c
+                    })
+                    .collect();
+                match self.append_fresh(&fresh, &fresh_checks)? {
                     Some((receipts, target)) => (receipts, Some(target)),
                     None => continue, // an id was stored concurrently: resolve again
                 }
@@ -219,11 +246,10 @@ impl Log {
     /// Writes events known to be new; returns their receipts and the
     /// durability target to wait for. `None` when one of their ids was
     /// stored by a concurrent append meanwhile (nothing was written).
-    fn append_fresh(&self, events: &[Event]) -> Result<Option<Written>> {
+    fn append_fresh(&self, events: &[Event], ids: &[IdCheck]) -> Result<Option<Written>> {
         let ingest_time = self.ctx.clock.now_ns();
-        let ids = self.id_hashes(events);
         let batch = self.prepare(events, ingest_time)?;
-        let Some((receipts, target)) = self.write_batch(batch, ingest_time, &ids)? else {
+        let Some((receipts, target)) = self.write_batch(batch, ingest_time, ids)? else {
             return Ok(None);
         };
         self.ctx.indexing.wake();
@@ -234,49 +260,50 @@ impl Log {
         Ok(Some((receipts, target)))
     }
 
-    /// `(index, id hash)` of the events carrying a client id, when retries
-    /// are tracked.
-    fn id_hashes(&self, events: &[Event]) -> Vec<(usize, u64)> {
-        if self.dedup.options().is_disabled() {
-            return Vec::new();
-        }
-        events
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.id.is_empty())
-            .map(|(i, e)| (i, self.dedup.hash(&e.id)))
-            .collect()
-    }
-
     /// Which events of a batch are retries of stored ones or repeat an
-    /// earlier event of the batch.
-    fn resolve_ids(&self, events: &[Event]) -> Result<Vec<Resolution>> {
+    /// earlier event of the batch; and, for each event with a client id
+    /// that is not, what the id table said about it (to detect, under the
+    /// writer lock, an append of the same id meanwhile).
+    fn resolve_ids(&self, events: &[Event]) -> Result<(Vec<Resolution>, Vec<IdCheck>)> {
         let mut resolutions = vec![Resolution::Fresh; events.len()];
-        let ids = self.id_hashes(events);
-        if ids.is_empty() {
-            return Ok(resolutions);
+        let mut checks = Vec::new();
+        if self.dedup.options().is_disabled() {
+            return Ok((resolutions, checks));
         }
-        let mut in_batch: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
-        for (i, hash) in ids {
-            let id = events[i].id.as_str();
+        let mut in_batch: HashMap<&str, usize> = HashMap::new();
+        for (i, event) in events.iter().enumerate() {
+            let id = event.id.as_str();
+            if id.is_empty() {
+                continue;
+            }
             if let Some(&first) = in_batch.get(id) {
                 resolutions[i] = Resolution::SameAs(first);
-            } else if let Some(receipt) = self.stored_with_id(hash, id)? {
-                resolutions[i] = Resolution::Stored(receipt);
-            } else {
-                in_batch.insert(id, i);
+                continue;
+            }
+            let hash = self.dedup.hash(id);
+            let seen = self.dedup.candidate(hash);
+            match seen {
+                Some(seq) if let Some(receipt) = self.stored_with_id(seq, id)? => {
+                    resolutions[i] = Resolution::Stored(receipt);
+                }
+                _ => {
+                    in_batch.insert(id, i);
+                    checks.push(IdCheck {
+                        index: i,
+                        hash,
+                        seen,
+                    });
+                }
             }
         }
-        Ok(resolutions)
+        Ok((resolutions, checks))
     }
 
-    /// The receipt of the stored record with client id `id`, if the dedup
-    /// table knows one. The record is read back to compare ids, after
-    /// waiting until it is durable (its own append may still be syncing).
-    fn stored_with_id(&self, hash: u64, id: &str) -> Result<Option<Receipt>> {
-        let Some(seq) = self.dedup.candidate(hash) else {
-            return Ok(None);
-        };
+    /// The receipt of the record at `seq`, which the id table names for
+    /// `id`, if it holds that id and was ingested within the dedup window.
+    /// The record is read back after waiting until it is durable (its own
+    /// append may still be syncing).
+    fn stored_with_id(&self, seq: u64, id: &str) -> Result<Option<Receipt>> {
         if seq >= self.visible_seq() {
             self.sync()?;
         }
@@ -285,6 +312,10 @@ impl Log {
             Err(Error::SeqOutOfRange { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let window = i64::try_from(self.dedup.options().window.as_nanos()).unwrap_or(i64::MAX);
+        if record.ingest_time < self.ctx.clock.now_ns().saturating_sub(window) {
+            return Ok(None);
+        }
         let same = match record.event() {
             Ok(Some(event)) => event.id == id,
             // A redacted record keeps its place: its retry is not stored again.
@@ -416,12 +447,11 @@ impl Log {
         &self,
         mut batch: PreparedBatch,
         ingest_time: i64,
-        ids: &[(usize, u64)],
+        ids: &[IdCheck],
     ) -> Result<Option<Written>> {
         let mut w = self.writer.lock();
         self.check_poison()?;
-        let hashes: Vec<u64> = ids.iter().map(|&(_, h)| h).collect();
-        if self.dedup.any_known(&hashes) {
+        if self.dedup.changed(ids.iter().map(|c| (c.hash, c.seen))) {
             return Ok(None);
         }
         let mut receipts = Vec::with_capacity(batch.slots.len());
@@ -464,7 +494,7 @@ impl Log {
         }
         self.dedup.insert(
             ids.iter()
-                .map(|&(i, hash)| (hash, receipts[i].seq, ingest_time)),
+                .map(|c| (c.hash, receipts[c.index].seq, ingest_time)),
             ingest_time,
         );
         let target = (w.generation, w.offset);

@@ -12,8 +12,11 @@
 //!
 //! # Invariants
 //! - Ids are inserted under the log's writer lock, right after their frame
-//!   is written, and checked again under it before a batch is written: two
-//!   concurrent appends of one id store it once.
+//!   is written. Before a batch is written, again under that lock, the
+//!   table must still say for each of its ids what it said when the batch
+//!   was resolved: two concurrent appends of one id store it once, and a
+//!   stale entry (a collision, a record out of the window) never blocks an
+//!   append.
 //! - Only ids the client chose are inserted at append time; ids the engine
 //!   assigned cannot be retried. The refill at open cannot tell them apart
 //!   and takes both.
@@ -101,10 +104,12 @@ impl Dedup {
         self.ids.lock().by_hash.get(&hash).copied()
     }
 
-    /// True when any of `hashes` is in the table.
-    pub(crate) fn any_known(&self, hashes: &[u64]) -> bool {
+    /// True when the table names another seq for any of the hashes than it
+    /// did when they were `seen`: an append of the same id happened since.
+    pub(crate) fn changed(&self, seen: impl IntoIterator<Item = (u64, Option<u64>)>) -> bool {
         let ids = self.ids.lock();
-        hashes.iter().any(|h| ids.by_hash.contains_key(h))
+        seen.into_iter()
+            .any(|(hash, was)| ids.by_hash.get(&hash).copied() != was)
     }
 
     /// Remembers `(hash, seq, ingest_time)` entries, oldest first, and
@@ -157,8 +162,9 @@ mod tests {
         d.insert([(5, 14, 150)], 150);
         assert_eq!(d.candidate(2), None, "out of the window");
         assert_eq!(d.candidate(3), Some(12));
-        assert!(d.any_known(&[9, 5]));
-        assert!(!d.any_known(&[9, 1]));
+        assert!(d.changed([(9, None), (5, None)]), "5 was stored since");
+        assert!(!d.changed([(9, None), (1, None), (3, Some(12))]));
+        assert!(d.changed([(3, Some(11))]));
     }
 
     #[test]
