@@ -7,16 +7,15 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Bearer, TestServer, create_log, event};
+use common::{Bearer, TestServer, create_log, event, events_until_caught_up, eventually};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use stele_engine::chain;
 use stele_proto::v1::admin_client::AdminClient;
 use stele_proto::v1::stele_client::SteleClient;
-use stele_proto::v1::{self, aggregate_request, aggregate_response, subscribe_response};
+use stele_proto::v1::{self, aggregate_request, aggregate_response};
 use stele_server::config::Config;
 use stele_server::serve;
 use tonic::Code;
@@ -35,25 +34,6 @@ const DEADLINE: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// Polls `probe` until it returns `Some`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn append_request(log: &str, events: Vec<v1::Event>, batch_id: u64) -> v1::AppendRequest {
     v1::AppendRequest {
@@ -178,7 +158,7 @@ async fn restart(server: &mut TestServer) {
 /// Every event of `_system` visible now: subscribes from seq 0 and reads
 /// until a heartbeat says the subscription is caught up.
 async fn system_events(client: &mut Client) -> Vec<v1::Event> {
-    let mut stream = client
+    let stream = client
         .subscribe(v1::SubscribeRequest {
             log: "_system".into(),
             start: Some(v1::subscribe_request::Start::FromSeq(0)),
@@ -188,22 +168,7 @@ async fn system_events(client: &mut Client) -> Vec<v1::Event> {
         .await
         .unwrap()
         .into_inner();
-    let mut out = Vec::new();
-    let read = async {
-        while let Some(item) = stream.message().await.unwrap() {
-            match item.item {
-                Some(subscribe_response::Item::Record(r)) => out.push(r.event.unwrap()),
-                Some(subscribe_response::Item::Heartbeat(h)) if h.resume_seq >= h.head_seq => {
-                    break;
-                }
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(DEADLINE, read)
-        .await
-        .expect("the _system subscription catches up");
-    out
+    events_until_caught_up(stream, DEADLINE).await
 }
 
 fn status_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Status {
@@ -693,7 +658,7 @@ async fn corpus_server() -> (TestServer, Client, Vec<Spec>) {
         );
     }
     let probe = client.clone();
-    eventually("every record to be searchable", move || {
+    eventually("every record to be searchable", DEADLINE, move || {
         let mut c = probe.clone();
         async move {
             let count = count(&mut c, "search", None).await.unwrap();
@@ -1628,7 +1593,7 @@ async fn admin_calls_work_and_are_recorded_in_system() {
 
     // Every call above is in `_system`, with its outcome.
     let probe = client.clone();
-    let trail = eventually("the admin calls in _system", move || {
+    let trail = eventually("the admin calls in _system", DEADLINE, move || {
         let mut c = probe.clone();
         async move {
             let events = system_events(&mut c).await;

@@ -7,10 +7,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TestServer, token};
+use common::{TestServer, events_until_caught_up, eventually, token};
 use stele_proto::v1::admin_client::AdminClient;
 use stele_proto::v1::stele_client::SteleClient;
 use stele_proto::v1::{self, subscribe_response, verify_response};
@@ -277,29 +276,10 @@ async fn call(rpc: &str, log: &str, client: &mut Client, admin: &mut Admin) -> C
     }
 }
 
-/// Polls `probe` until it returns `Some`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The `auth.*` events of `_system` visible now, read with a subscription
 /// from seq 0 until a heartbeat says it is caught up.
 async fn auth_events(client: &mut Client) -> Vec<v1::Event> {
-    let mut stream = client
+    let stream = client
         .subscribe(v1::SubscribeRequest {
             log: "_system".into(),
             start: Some(v1::subscribe_request::Start::FromSeq(0)),
@@ -315,22 +295,7 @@ async fn auth_events(client: &mut Client) -> Vec<v1::Event> {
         .await
         .unwrap()
         .into_inner();
-    let mut out = Vec::new();
-    let read = async {
-        while let Some(item) = stream.message().await.unwrap() {
-            match item.item {
-                Some(subscribe_response::Item::Record(r)) => out.push(r.event.unwrap()),
-                Some(subscribe_response::Item::Heartbeat(h)) if h.resume_seq >= h.head_seq => {
-                    break;
-                }
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(DEADLINE, read)
-        .await
-        .expect("the _system subscription catches up");
-    out
+    events_until_caught_up(stream, DEADLINE).await
 }
 
 fn method_of(event: &v1::Event) -> String {
@@ -427,7 +392,7 @@ async fn every_caller_gets_the_right_code_from_every_rpc() {
     let (auditor, _) = clients(&server, Some(&bearer(AUDITOR))).await;
     let unauthenticated_total: usize = want_unauthenticated.values().sum();
     let denied_total: usize = want_denied.values().sum();
-    let events = eventually("the auth failures in _system", move || {
+    let events = eventually("the auth failures in _system", DEADLINE, move || {
         let mut c = auditor.clone();
         async move {
             let events = auth_events(&mut c).await;

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Bearer, TestServer, event};
+use common::{Bearer, TestServer, event, eventually};
 use stele_proto::v1::stele_client::SteleClient;
 use stele_proto::v1::subscribe_request::Start;
 use stele_proto::v1::subscribe_response::Item;
@@ -149,22 +148,6 @@ async fn next_seq(server: &TestServer) -> u64 {
         .unwrap()
         .into_inner()
         .next_seq
-}
-
-/// Polls `check` until it returns `Some`, failing after `within`.
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn now_ns() -> i64 {

@@ -3,15 +3,17 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use stele_proto::v1::admin_client::AdminClient;
 use stele_proto::v1::stele_client::SteleClient;
-use stele_proto::v1::{self, Event};
+use stele_proto::v1::{self, Event, subscribe_response};
 use stele_server::auth::Role;
 use stele_server::config::{Config, TokenConfig};
 use stele_server::serve::{self, Running};
 use tonic::Request;
+use tonic::Streaming;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -140,4 +142,44 @@ pub async fn create_log(server: &TestServer, token: Option<&str>, name: &str) ->
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Polls `probe` until it returns `Some`, failing after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The events a subscription delivers until a heartbeat says it is caught
+/// up with the head, failing after `within`.
+pub async fn events_until_caught_up(
+    mut stream: Streaming<v1::SubscribeResponse>,
+    within: Duration,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    let read = async {
+        while let Some(item) = stream.message().await.unwrap() {
+            match item.item {
+                Some(subscribe_response::Item::Record(r)) => out.push(r.event.unwrap()),
+                Some(subscribe_response::Item::Heartbeat(h)) if h.resume_seq >= h.head_seq => {
+                    break;
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .expect("the subscription catches up");
+    out
 }
