@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::chain::{self, Hash};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
-use crate::files::{SEGMENTS_DIR, SegmentKind, parse_segment_file_name};
+use crate::files::{SEGMENTS_DIR, SegmentKind, parse_segment_file_name, segment_file_name};
 use crate::log::Log;
 use crate::log::open::check_follows;
 use crate::manifest::{MANIFEST_FILE, Manifest};
@@ -339,8 +339,14 @@ impl Verifier {
         let segments_total = files.len();
         for (first, (path, kind)) in files {
             self.report.segments += 1;
+            // A WAL sealed by a running server since the listing: the WAL is
+            // removed only once its sealed file is durable.
+            let sealed_since = seg_dir.join(segment_file_name(first, SegmentKind::Sealed));
             match kind {
                 SegmentKind::Sealed => self.check_sealed(&path, log_id),
+                SegmentKind::Wal if !path.exists() && sealed_since.exists() => {
+                    self.check_sealed(&sealed_since, log_id);
+                }
                 SegmentKind::Wal => self.check_wal(&path, log_id, Some(first) == last),
             }
             progress(VerifyProgress {
