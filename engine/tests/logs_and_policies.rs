@@ -270,8 +270,13 @@ fn checkpoints_are_signed_on_seal_and_on_request_and_verify() {
     log.finish_seals().unwrap();
     let on_request = log.checkpoint().unwrap();
     assert_eq!(on_request.size, 45);
+    // Asking again with the head unmoved records nothing new.
+    assert_eq!(log.checkpoint().unwrap(), on_request);
     let all = log.checkpoints().unwrap();
     assert_eq!(all.iter().map(|c| c.size).collect::<Vec<_>>(), [20, 40, 45]);
+    log.append(&common::events(45, 46)).unwrap();
+    assert_eq!(log.checkpoint().unwrap().size, 46);
+    assert_eq!(log.checkpoints().unwrap().len(), 4);
     for cp in &all {
         log.verify_checkpoint(cp, &key).unwrap();
     }

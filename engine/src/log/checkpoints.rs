@@ -8,8 +8,10 @@ use crate::error::{Error, Result};
 use ed25519_dalek::VerifyingKey;
 
 impl Log {
-    /// Makes everything written durable, then signs and records a checkpoint
-    /// of the log's current size and head.
+    /// Makes everything written durable, then returns a signed checkpoint
+    /// of the log's current size and head: the last one this log recorded
+    /// when the head has not moved since, else a new one, signed and
+    /// recorded (so that asking often does not grow `checkpoints.log`).
     ///
     /// # Errors
     /// I/O errors; [`Error::Poisoned`].
@@ -19,6 +21,12 @@ impl Log {
             (w.next_seq, w.head, (w.generation, w.offset))
         };
         self.wait_durable(target)?;
+        if let Some(last) = &*self.checkpoint_lock.lock()
+            && last.size == size
+            && last.head == head
+        {
+            return Ok(last.clone());
+        }
         self.write_checkpoint(size, head)
     }
 
@@ -73,8 +81,9 @@ impl Log {
             .ctx
             .signer
             .sign(&self.name, self.log_id, size, head, self.ctx.clock.now_ns());
-        let _guard = self.checkpoint_lock.lock();
+        let mut last = self.checkpoint_lock.lock();
         checkpoint::append(&checkpoint::path_in(&self.dir), &cp)?;
+        *last = Some(cp.clone());
         Ok(cp)
     }
 }

@@ -198,7 +198,9 @@ pub struct Log {
     view: RwLock<Vec<Segment>>,
     visible: Visible,
     pub(crate) seal_lock: Mutex<()>,
-    checkpoint_lock: Mutex<()>,
+    /// Held while `checkpoints.log` is read or appended to; the last
+    /// checkpoint this process recorded.
+    checkpoint_lock: Mutex<Option<crate::checkpoint::Checkpoint>>,
     poison: Mutex<Option<String>>,
     frames: append::FramePool,
     index: LogIndex,

@@ -172,7 +172,7 @@ impl Log {
             view: RwLock::new(segments),
             visible: Visible::new(next_seq),
             seal_lock: Mutex::new(()),
-            checkpoint_lock: Mutex::new(()),
+            checkpoint_lock: Mutex::new(None),
             poison: Mutex::new(None),
             frames: Default::default(),
             index,
