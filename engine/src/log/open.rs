@@ -178,23 +178,31 @@ impl Log {
             index,
             dedup,
         };
-        log.refill_dedup()?;
+        log.refill_dedup();
         Ok(log)
     }
 
     /// Remembers the client ids of the newest records, within the dedup
     /// window and count, so that retries are recognised across a restart.
-    fn refill_dedup(&self) -> Result<()> {
+    fn refill_dedup(&self) {
         let options = self.dedup.options();
         if options.is_disabled() {
-            return Ok(());
+            return;
         }
         let now = self.ctx.clock.now_ns();
         let oldest =
             now.saturating_sub(i64::try_from(options.window.as_nanos()).unwrap_or(i64::MAX));
         let mut entries = Vec::new();
         for record in self.scan(.., Direction::Backward) {
-            let record = record?;
+            // Damage is reported where it is read (and by verify); it only
+            // means older ids are not remembered.
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::warn!(log = %self.name, %error, "retries of events stored before this damage are not recognised");
+                    break;
+                }
+            };
             if record.ingest_time < oldest || entries.len() >= options.max_ids {
                 break;
             }
@@ -206,7 +214,6 @@ impl Log {
         }
         entries.reverse();
         self.dedup.insert(entries, now);
-        Ok(())
     }
 }
 
