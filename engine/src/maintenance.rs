@@ -4,7 +4,10 @@
 //!   segments rotated out by size or count (an append wakes it) or grown
 //!   older than the policy's `max_age_ms` (checked every tick);
 //! - indexing: [`Log::index_pass`] over every log (an append wakes it), with
-//!   no pause while records are left to index.
+//!   no pause while records are left to index. It runs at a lower CPU
+//!   priority ([`Priority::Low`]), and so do the tantivy threads it starts
+//!   (threads inherit it): when the cores are busy, appends and searches
+//!   come first and the index lags, within `policy.index.max_lag_records`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,6 +58,35 @@ impl Signal {
     }
 }
 
+/// The CPU priority of a background thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// As the process.
+    Normal,
+    /// Nice +10 (Linux; elsewhere as the process): it gets the cores the
+    /// acknowledgement and query paths leave.
+    Low,
+}
+
+impl Priority {
+    /// Applies the priority to the calling thread (best effort).
+    fn apply(self) {
+        #[cfg(target_os = "linux")]
+        if self == Priority::Low {
+            // On Linux the nice value is per thread, and the threads this
+            // one starts inherit it.
+            // SAFETY: gettid has no preconditions; setpriority only reads its
+            // arguments, and a failure leaves the priority as it was.
+            let failed = unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) != 0
+            };
+            if failed {
+                tracing::debug!("could not lower a background thread's priority");
+            }
+        }
+    }
+}
+
 /// A running background thread.
 #[derive(Debug)]
 pub struct Background {
@@ -68,6 +100,7 @@ impl Background {
     /// until `pass` returns `None` or the thread is stopped.
     pub fn spawn(
         name: &str,
+        priority: Priority,
         signal: Arc<Signal>,
         tick: Duration,
         mut pass: impl FnMut() -> Option<bool> + Send + 'static,
@@ -76,6 +109,7 @@ impl Background {
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                priority.apply();
                 let mut more = false;
                 loop {
                     let go_on = if more {

@@ -27,7 +27,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::durability::{OsSyncer, Syncer};
 use crate::error::{Error, Result};
 use crate::log::{DedupOptions, Log, LogContext, Policy};
-use crate::maintenance::{Background, Signal, maintain};
+use crate::maintenance::{Background, Priority, Signal, maintain};
 use crate::segment::BlockCache;
 use crate::segment::cache::DEFAULT_CACHE_BYTES;
 
@@ -143,6 +143,7 @@ impl Store {
         let mut last_sync = HashMap::new();
         let maintenance = Background::spawn(
             "stele-maintenance",
+            Priority::Normal,
             signal,
             options.maintenance_interval,
             move || {
@@ -155,7 +156,7 @@ impl Store {
         .map_err(Error::io("spawn maintenance thread for", &inner.dir))?;
         let weak = Arc::downgrade(&inner);
         let mut reported: HashMap<String, (String, Instant)> = HashMap::new();
-        let indexing = Background::spawn("stele-indexing", index_signal, INDEX_TICK, move || {
+        let indexing = Background::spawn("stele-indexing", Priority::Low, index_signal, INDEX_TICK, move || {
             let mut more = false;
             for log in weak.upgrade()?.open_logs() {
                 match log.index_pass() {

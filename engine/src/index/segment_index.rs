@@ -167,6 +167,9 @@ impl SegmentIndex {
             let mut state = ix.state.lock();
             state.writer = Some(ix.writer(worker_threads(), WRITER_MEMORY)?);
             ix.commit_with(&mut state, false)?;
+            // The writer that adds documents is started by the indexing
+            // thread, whose (lower) priority its threads inherit.
+            state.writer = None;
         }
         Ok(ix)
     }
