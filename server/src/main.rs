@@ -66,6 +66,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_env("STELE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().command {
         Command::Serve {
