@@ -10,6 +10,20 @@ use std::time::Duration;
 
 use stele_engine::{DedupOptions, Event, FsyncPolicy, ManualClock, Store, StoreOptions};
 
+/// Store options remembering ids for `window` (at most `max_ids` a log),
+/// on `clock`.
+fn dedup(window: Duration, max_ids: usize, clock: Arc<ManualClock>) -> StoreOptions {
+    StoreOptions {
+        clock,
+        dedup: DedupOptions { window, max_ids },
+        ..StoreOptions::default()
+    }
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(1_790_000_000_000_000_000))
+}
+
 fn with_id(i: u64, id: &str) -> Event {
     Event {
         id: id.into(),
@@ -108,15 +122,8 @@ fn concurrent_retries_store_an_event_once() {
 #[test]
 fn ids_are_remembered_across_a_reopen_within_the_window_only() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(1_790_000_000_000_000_000));
-    let options = StoreOptions {
-        clock: clock.clone(),
-        dedup: DedupOptions {
-            window: Duration::from_secs(60),
-            max_ids: 1000,
-        },
-        ..StoreOptions::default()
-    };
+    let clock = clock();
+    let options = dedup(Duration::from_secs(60), 1000, clock.clone());
     let first = {
         let store = Store::open_with(dir.path(), options.clone()).unwrap();
         let log = store
@@ -147,17 +154,7 @@ fn ids_are_remembered_across_a_reopen_within_the_window_only() {
 #[test]
 fn the_count_bound_forgets_the_oldest_and_zero_turns_retries_off() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(
-        dir.path(),
-        StoreOptions {
-            dedup: DedupOptions {
-                window: Duration::from_secs(600),
-                max_ids: 10,
-            },
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
+    let store = Store::open_with(dir.path(), dedup(Duration::from_secs(600), 10, clock())).unwrap();
     let log = store
         .create_log("audit", common::small_policy(FsyncPolicy::Never, 1000))
         .unwrap();
@@ -173,17 +170,7 @@ fn the_count_bound_forgets_the_oldest_and_zero_turns_retries_off() {
     store.close().unwrap();
 
     let off = tempfile::tempdir().unwrap();
-    let store = Store::open_with(
-        off.path(),
-        StoreOptions {
-            dedup: DedupOptions {
-                window: Duration::ZERO,
-                max_ids: 10,
-            },
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
+    let store = Store::open_with(off.path(), dedup(Duration::ZERO, 10, clock())).unwrap();
     let log = store
         .create_log("audit", common::small_policy(FsyncPolicy::Never, 1000))
         .unwrap();
@@ -212,17 +199,10 @@ fn an_id_out_of_the_window_is_new_even_on_an_idle_log() {
     // Nothing else is appended, so the stale entry is still in the table:
     // it must neither answer the retry nor block the append.
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(1_790_000_000_000_000_000));
+    let clock = clock();
     let store = Store::open_with(
         dir.path(),
-        StoreOptions {
-            clock: clock.clone(),
-            dedup: DedupOptions {
-                window: Duration::from_secs(60),
-                max_ids: 1000,
-            },
-            ..StoreOptions::default()
-        },
+        dedup(Duration::from_secs(60), 1000, clock.clone()),
     )
     .unwrap();
     let log = store

@@ -44,7 +44,7 @@ impl AdminService {
     }
 }
 
-/// A log's facts, read off the blocking pool.
+/// A log's facts. Reads files: call it on the blocking pool.
 fn log_info(log: &Log) -> stele_engine::Result<v1::LogInfo> {
     let head = log.head()?;
     let segments = log.segments();
@@ -88,15 +88,14 @@ impl Admin for AdminService {
         let session = self
             .ctx
             .admit(&request, "CreateLog", Role::Admin, Some(&name))?;
-        let req = request.into_inner();
+        let policy = request.into_inner().policy;
         let store = self.ctx.store.clone();
-        let result = match policy_from_proto(req.policy) {
-            Ok(policy) => {
-                let name = name.clone();
-                blocking(move || log_info(&*store.create_log(&name, policy)?)).await
-            }
-            Err(status) => Err(status),
-        };
+        let result = async {
+            let policy = policy_from_proto(policy)?;
+            let name = name.clone();
+            blocking(move || log_info(&*store.create_log(&name, policy)?)).await
+        }
+        .await;
         let info = self.recorded(&session, Some(&name), result).await?;
         tracing::info!(log = %name, by = %session.caller.name, "log created");
         Ok(Response::new(info))
@@ -130,10 +129,11 @@ impl Admin for AdminService {
         let session = self
             .ctx
             .admit(&request, "GetLog", Role::Admin, Some(&name))?;
-        let result = match self.ctx.log(&name).await {
-            Ok(log) => blocking(move || log_info(&log)).await,
-            Err(status) => Err(status),
-        };
+        let result = async {
+            let log = self.ctx.log(&name).await?;
+            blocking(move || log_info(&log)).await
+        }
+        .await;
         Ok(Response::new(
             self.recorded(&session, Some(&name), result).await?,
         ))
@@ -162,22 +162,21 @@ impl Admin for AdminService {
     ) -> Result<Response<v1::SealResponse>, Status> {
         let name = request.get_ref().log.clone();
         let session = self.ctx.admit(&request, "Seal", Role::Admin, Some(&name))?;
-        let result = match self.ctx.log(&name).await {
-            Ok(log) => {
-                blocking(move || {
-                    let sealed = log.seal()?.map(|sealed| {
-                        let now = log
-                            .segments()
-                            .into_iter()
-                            .find(|s| s.first_seq == sealed.first_seq);
-                        segment_to_proto(&now.unwrap_or(sealed))
-                    });
-                    Ok(sealed)
-                })
-                .await
-            }
-            Err(status) => Err(status),
-        };
+        let result = async {
+            let log = self.ctx.log(&name).await?;
+            blocking(move || {
+                // The sealed segment as it stands now (sealed, not sealing).
+                Ok(log.seal()?.map(|sealed| {
+                    let now = log
+                        .segments()
+                        .into_iter()
+                        .find(|s| s.first_seq == sealed.first_seq);
+                    segment_to_proto(&now.unwrap_or(sealed))
+                }))
+            })
+            .await
+        }
+        .await;
         let sealed = self.recorded(&session, Some(&name), result).await?;
         Ok(Response::new(v1::SealResponse { sealed }))
     }

@@ -55,6 +55,9 @@ pub enum ServeError {
     /// The TLS files could not be read or used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The task serving the connections ended abnormally.
+    #[error("the serving task failed: {0}")]
+    Task(String),
     /// The gRPC transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -83,7 +86,7 @@ impl Running {
         let _ = self.shutdown.send(true);
         match self.served.await {
             Ok(result) => result,
-            Err(join) => Err(ServeError::Tls(format!("server task failed: {join}"))),
+            Err(join) => Err(ServeError::Task(join.to_string())),
         }
     }
 }

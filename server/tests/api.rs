@@ -848,73 +848,79 @@ async fn query_refuses_bad_selections() {
     let mut server = TestServer::open().await;
     create_log_with(&server, "search", fast_index()).await;
     let mut client = server.client(None).await;
-    let query = |selection: v1::Selection| v1::QueryRequest {
-        log: "search".into(),
-        selection: Some(selection),
+    let on = |log: &str| v1::QueryRequest {
+        log: log.into(),
         ..Default::default()
     };
-    let r = client
-        .query(query(v1::Selection {
-            filters: vec![filter("colour", &["red"])],
+    let selecting = |selection: v1::Selection| v1::QueryRequest {
+        selection: Some(selection),
+        ..on("search")
+    };
+    let text = |text: &str| {
+        selecting(v1::Selection {
+            text: text.into(),
             ..Default::default()
-        }))
-        .await;
-    assert_status(r, Code::InvalidArgument, "selection.filters[0].field");
-    let r = client
-        .query(query(v1::Selection {
-            filters: vec![filter("action", &["x"]), filter("actor", &["alice"])],
-            ..Default::default()
-        }))
-        .await;
-    assert_status(r, Code::InvalidArgument, "selection.filters[1].field");
-    for text in ["(deleted", "tenant:acme", "message:"] {
-        let r = client
-            .query(query(v1::Selection {
-                text: text.into(),
+        })
+    };
+    // (request, code, what the message must name; "" for nothing in particular)
+    let refusals = [
+        (
+            selecting(v1::Selection {
+                filters: vec![filter("colour", &["red"])],
                 ..Default::default()
-            }))
-            .await;
-        assert_status(r, Code::InvalidArgument, "text");
+            }),
+            Code::InvalidArgument,
+            "selection.filters[0].field",
+        ),
+        (
+            selecting(v1::Selection {
+                filters: vec![filter("action", &["x"]), filter("actor", &["alice"])],
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            "selection.filters[1].field",
+        ),
+        (text("(deleted"), Code::InvalidArgument, "text"),
+        (text("tenant:acme"), Code::InvalidArgument, "text"),
+        (text("message:"), Code::InvalidArgument, "text"),
+        (
+            selecting(v1::Selection {
+                from_time_ns: Some(T0 + SECOND),
+                to_time_ns: Some(T0),
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            "",
+        ),
+        (
+            v1::QueryRequest {
+                cursor: "not-a-cursor".into(),
+                ..on("search")
+            },
+            Code::InvalidArgument,
+            "cursor",
+        ),
+        (
+            v1::QueryRequest {
+                limit: 10_001,
+                ..on("search")
+            },
+            Code::InvalidArgument,
+            "limit",
+        ),
+        (
+            v1::QueryRequest {
+                order: 9,
+                ..on("search")
+            },
+            Code::InvalidArgument,
+            "order",
+        ),
+        (on("nope"), Code::NotFound, ""),
+    ];
+    for (request, code, names) in refusals {
+        assert_status(client.query(request).await, code, names);
     }
-    let r = client
-        .query(query(v1::Selection {
-            from_time_ns: Some(T0 + SECOND),
-            to_time_ns: Some(T0),
-            ..Default::default()
-        }))
-        .await;
-    assert_eq!(status_of(r).code(), Code::InvalidArgument);
-    let r = client
-        .query(v1::QueryRequest {
-            log: "search".into(),
-            cursor: "not-a-cursor".into(),
-            ..Default::default()
-        })
-        .await;
-    assert_status(r, Code::InvalidArgument, "cursor");
-    let r = client
-        .query(v1::QueryRequest {
-            log: "search".into(),
-            limit: 10_001,
-            ..Default::default()
-        })
-        .await;
-    assert_status(r, Code::InvalidArgument, "limit");
-    let r = client
-        .query(v1::QueryRequest {
-            log: "search".into(),
-            order: 9,
-            ..Default::default()
-        })
-        .await;
-    assert_status(r, Code::InvalidArgument, "order");
-    let r = client
-        .query(v1::QueryRequest {
-            log: "nope".into(),
-            ..Default::default()
-        })
-        .await;
-    assert_eq!(status_of(r).code(), Code::NotFound);
     drop(client);
     server.stop().await;
 }

@@ -2,7 +2,9 @@
 //! ([`super::dedup`]); validate, sanitise, encode and hash the rest outside
 //! any lock (a large batch in one part per core); then, holding the writer,
 //! assign seqs, extend the chain and write one frame; then wait for
-//! durability as the fsync policy says.
+//! durability as the fsync policy says. [`Log::start_append`] and
+//! [`Log::finish_append`] are those two halves, for a caller that writes
+//! batches in order and waits for several at once.
 //!
 //! # Invariants
 //! - A batch is atomic: it is refused whole before anything is written, or

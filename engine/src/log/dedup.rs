@@ -3,8 +3,9 @@
 //! original receipt instead of a second record.
 //!
 //! The table maps a keyed 64-bit hash of each id to the seq that stored it.
-//! A hit is only a candidate: the record is read back and its id compared,
-//! so a hash collision can cost a read but never drops an event.
+//! A hit is only a candidate: the record is read back and its id and
+//! ingest time compared, so a hash collision or an entry past the window
+//! costs a read but never drops an event.
 //!
 //! Ids are remembered for [`DedupOptions::window`] of ingest time, and at
 //! most [`DedupOptions::max_ids`] per log (the oldest go first). At open the
