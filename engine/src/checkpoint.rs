@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::Hash;
@@ -31,7 +31,6 @@ pub const CHECKPOINTS_FILE: &str = "checkpoints.log";
 pub const CHECKPOINTS_FORMAT: &str = "stele-checkpoints";
 /// Version of the checkpoint log written by this code.
 pub const CHECKPOINTS_VERSION: u32 = 1;
-const DOMAIN: &[u8] = b"stele/v1/checkpoint\n";
 
 /// A signed statement about a log's size and head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,15 +59,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The exact bytes that are signed.
     pub fn message(&self) -> Vec<u8> {
-        let mut m = Vec::with_capacity(DOMAIN.len() + 2 + self.log.len() + 64);
-        m.extend_from_slice(DOMAIN);
-        m.extend_from_slice(&(self.log.len() as u16).to_le_bytes());
-        m.extend_from_slice(self.log.as_bytes());
-        m.extend_from_slice(&self.log_id);
-        m.extend_from_slice(&self.size.to_le_bytes());
-        m.extend_from_slice(&self.head);
-        m.extend_from_slice(&self.time.to_le_bytes());
-        m
+        stele_chain::checkpoint_message(&self.log, &self.log_id, self.size, &self.head, self.time)
     }
 
     /// Checks the signature against `key` (not the key the checkpoint names).
@@ -76,15 +67,13 @@ impl Checkpoint {
     /// # Errors
     /// [`Error::BadCheckpoint`] saying what does not match.
     pub fn verify_signature(&self, key: &VerifyingKey) -> Result<()> {
-        if self.public_key != key.to_bytes() {
-            return Err(Error::BadCheckpoint(format!(
-                "signed by key {}, expected {}",
-                hex::encode(self.public_key),
-                hex::encode(key.to_bytes())
-            )));
-        }
-        key.verify_strict(&self.message(), &Signature::from_bytes(&self.signature))
-            .map_err(|_| Error::BadCheckpoint("signature does not verify".into()))
+        stele_chain::verify_checkpoint_signature(
+            &self.message(),
+            &self.public_key,
+            &self.signature,
+            &key.to_bytes(),
+        )
+        .map_err(|e| Error::BadCheckpoint(e.to_string()))
     }
 }
 

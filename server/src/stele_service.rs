@@ -357,6 +357,7 @@ impl Stele for SteleService {
             query,
             heartbeat,
             chunk: self.ctx.limits.subscribe_chunk,
+            include_body: req.include_body,
         };
         Ok(Response::new(subscribe::spawn(
             plan,

@@ -14,6 +14,7 @@
 //!   subscription, whatever the client's speed.
 //! - Seqs only increase, and a heartbeat's `resume_seq` is where the walk
 //!   stands: every record below it was examined and delivered if it matched.
+//! - The first message is a heartbeat at the start position.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub struct Plan {
     pub heartbeat: Duration,
     /// Records read per step.
     pub chunk: usize,
+    /// Send each record's stored body bytes.
+    pub include_body: bool,
 }
 
 /// What the client receives.
@@ -129,6 +132,12 @@ async fn run(plan: Plan, out: &mut Out) -> Result<(), Status> {
             blocking(move || first_ingested_at(&log, t)).await?
         }
     };
+    // The first message says where the walk starts, so that a client that
+    // asked for "now" or an ingest time can resume from a seq.
+    next = next.max(log.first_seq());
+    if !out.heartbeat(&log, next).await? {
+        return Ok(());
+    }
     let mut last_sent = Instant::now();
     loop {
         if *out.shutdown.borrow() {
@@ -140,7 +149,9 @@ async fn run(plan: Plan, out: &mut Out) -> Result<(), Status> {
         if next < visible {
             let end = visible.min(next + plan.chunk as u64);
             let (reader, query) = (log.clone(), query.clone());
-            let records = blocking(move || read_matching(&reader, next..end, &query)).await?;
+            let include_body = plan.include_body;
+            let records =
+                blocking(move || read_matching(&reader, next..end, &query, include_body)).await?;
             let sent_any = !records.is_empty();
             for record in records {
                 let seq = record.seq;
@@ -186,6 +197,7 @@ fn read_matching(
     log: &Log,
     range: std::ops::Range<u64>,
     query: &Query,
+    include_body: bool,
 ) -> stele_engine::Result<Vec<v1::Record>> {
     let mut out = Vec::new();
     for record in log.scan(range, Direction::Forward) {
@@ -202,7 +214,7 @@ fn read_matching(
             .and_then(|e| e.time)
             .unwrap_or(record.ingest_time);
         if matches(query, time, event.as_ref()) {
-            out.push(record_parts_to_proto(record, event, false));
+            out.push(record_parts_to_proto(record, event, include_body));
         }
     }
     Ok(out)

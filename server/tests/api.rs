@@ -164,6 +164,7 @@ async fn system_events(client: &mut Client) -> Vec<v1::Event> {
             start: Some(v1::subscribe_request::Start::FromSeq(0)),
             selection: None,
             heartbeat_ms: 50,
+            include_body: false,
         })
         .await
         .unwrap()

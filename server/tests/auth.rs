@@ -199,16 +199,22 @@ async fn call(rpc: &str, log: &str, client: &mut Client, admin: &mut Admin) -> C
                 start: Some(v1::subscribe_request::Start::FromSeq(0)),
                 selection: None,
                 heartbeat_ms: 50,
+                include_body: false,
             })
             .await
         {
             Err(status) => Err(status),
             Ok(response) => {
-                let first = response.into_inner().message().await.unwrap();
-                let item = first.and_then(|m| m.item);
+                let mut stream = response.into_inner();
+                let start = stream.message().await.unwrap().and_then(|m| m.item);
                 assert!(
-                    matches!(item, Some(subscribe_response::Item::Record(ref r)) if r.seq == 0),
-                    "{item:?}"
+                    matches!(start, Some(subscribe_response::Item::Heartbeat(ref h)) if h.resume_seq == 0),
+                    "{start:?}"
+                );
+                let first = stream.message().await.unwrap().and_then(|m| m.item);
+                assert!(
+                    matches!(first, Some(subscribe_response::Item::Record(ref r)) if r.seq == 0),
+                    "{first:?}"
                 );
                 Ok(())
             }
@@ -291,6 +297,7 @@ async fn auth_events(client: &mut Client) -> Vec<v1::Event> {
                 ..Default::default()
             }),
             heartbeat_ms: 50,
+            include_body: false,
         })
         .await
         .unwrap()

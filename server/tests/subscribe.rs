@@ -76,6 +76,7 @@ fn request(start: Option<Start>) -> v1::SubscribeRequest {
         start,
         selection: None,
         heartbeat_ms: 0,
+        include_body: false,
     }
 }
 
@@ -94,8 +95,26 @@ fn filters(filters: &[(&str, &[&str])]) -> Option<v1::Selection> {
 }
 
 /// Opens a subscription.
+/// Subscribes and takes the first message, which must be a heartbeat at
+/// the start position (clamped to the log's first seq).
 async fn subscribe(client: &mut Client, request: v1::SubscribeRequest) -> Stream {
-    client.subscribe(request).await.unwrap().into_inner()
+    let start = request.start;
+    let mut stream = client.subscribe(request).await.unwrap().into_inner();
+    match next_item(&mut stream).await {
+        Item::Heartbeat(beat) => {
+            if let Some(Start::FromSeq(seq)) = start {
+                assert_eq!(
+                    beat.resume_seq, seq,
+                    "the first heartbeat stands at the start"
+                );
+            }
+        }
+        Item::Record(record) => panic!(
+            "the first message was record {}, not a heartbeat",
+            record.seq
+        ),
+    }
+    stream
 }
 
 /// The next item; fails the test if the stream fails, ends, or nothing

@@ -1,0 +1,98 @@
+//! `stele`: the command line of Stele, the write-once audit log store.
+//!
+//! One module per command; `settings` finds the server and token, `fail`
+//! maps every failure to a message and an exit code, `output` prints.
+
+mod admin;
+mod agg;
+mod append;
+mod fail;
+mod filters;
+mod import;
+mod output;
+mod query;
+mod settings;
+mod tail;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use console::style;
+
+use crate::fail::Failure;
+use crate::settings::{ConnectArgs, file_settings};
+
+/// Append, search, follow and verify audit events in a Stele server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stele",
+    version,
+    after_help = "The server and token come from --endpoint/--token, STELE_ENDPOINT/STELE_TOKEN,
+or ~/.config/stele/config.toml (endpoint, token, ca_cert, public_key).
+
+Exit status: 0 ok, 1 refused by the server, 2 usage or input error,
+3 server unreachable, 4 verification failed or data damaged.
+
+Examples:
+  stele logs create audit
+  stele append --log audit --action user.login --actor alice --outcome success
+  stele import --log audit examples/events.jsonl
+  stele query --log audit --actor alice --since 24h
+  stele tail --log audit -f
+  stele agg --log audit --by action
+  stele verify --log audit"
+)]
+struct Cli {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Append(append::AppendArgs),
+    Import(import::ImportArgs),
+    Query(query::QueryArgs),
+    Tail(tail::TailArgs),
+    Agg(agg::AggArgs),
+    Verify(verify::VerifyArgs),
+    /// Create, list and describe logs
+    #[command(subcommand)]
+    Logs(admin::LogsCommand),
+    /// List and seal segments
+    #[command(subcommand)]
+    Segments(admin::SegmentsCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!(
+                "{} {}",
+                style("error:").red().bold().for_stderr(),
+                failure.message
+            );
+            failure.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let file = file_settings()?;
+    let client = cli.connect.connect(&file).await?;
+    match cli.command {
+        Command::Append(args) => append::run(args, client).await,
+        Command::Import(args) => import::run(args, client).await,
+        Command::Query(args) => query::run(args, client).await,
+        Command::Tail(args) => tail::run(args, client).await,
+        Command::Agg(args) => agg::run(args, client).await,
+        Command::Verify(args) => verify::run(args, client, file.public_key).await,
+        Command::Logs(command) => admin::logs(command, client).await,
+        Command::Segments(command) => admin::segments(command, client).await,
+    }
+}

@@ -1,0 +1,186 @@
+//! `stele verify`: is the log intact and is its history the one the
+//! server signed?
+//!
+//! 1. A checkpoint of the head, its signature checked against the pinned
+//!    key (`--public-key`, or `public_key` in the configuration file).
+//! 2. The server recomputes the chain over the range from the stored bytes
+//!    and checks its signed checkpoints (the `Verify` call).
+//! 3. This client recomputes the chain itself from the stored bytes, from
+//!    `--from` up to the checkpoint, and compares it with the signed head.
+
+use std::time::Duration;
+
+use console::style;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use stele_client::proto::{self, verify_response};
+use stele_client::{Client, Error};
+
+use crate::fail::Failure;
+use crate::output::thousands;
+
+/// Check a log's signed checkpoint and its hash chain
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when everything checks out, 4 when anything does not.
+
+Pin the server's key (printed by `steled` at its first start and by
+`stele verify` when unpinned) with --public-key or `public_key` in
+~/.config/stele/config.toml: without it the key is taken from the server.
+
+Examples:
+  stele verify --log audit --public-key 3b6a27bc...
+  stele verify --log audit --from 100000"
+)]
+pub struct VerifyArgs {
+    /// Log to verify
+    #[arg(long)]
+    log: String,
+    /// First seq to check
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    from: u64,
+    /// Seq after the last one the server checks [default: the head]; the
+    /// client's own check always runs up to the signed head
+    #[arg(long, value_name = "SEQ")]
+    to: Option<u64>,
+    /// The server's checkpoint key (64 hex digits) to trust
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+}
+
+/// Runs `stele verify`.
+pub async fn run(args: VerifyArgs, client: Client, pinned: Option<String>) -> Result<(), Failure> {
+    let pinned = args.public_key.clone().or(pinned);
+    let key = match &pinned {
+        Some(hex_key) => parse_key(hex_key)?,
+        None => client.public_key().await?,
+    };
+    let checkpoint = client.checkpoint(&args.log).await?;
+    let key_note = if pinned.is_some() {
+        "pinned"
+    } else {
+        "taken from the server: not pinned"
+    };
+    match checkpoint.verify_signature(&key) {
+        Ok(()) => ok(&format!(
+            "checkpoint: {} records, head {}, signed {} by key {} ({key_note})",
+            thousands(checkpoint.size),
+            short(&checkpoint.head),
+            crate::output::local_time(checkpoint.time),
+            short(&key)
+        )),
+        Err(e) => return Err(verdict(&args.log, e)),
+    }
+    if args.from > checkpoint.size {
+        return Err(Failure::usage(format!(
+            "--from {}: the log has {} records",
+            args.from, checkpoint.size
+        )));
+    }
+
+    let result = server_check(&client, &args).await?;
+    if !result.ok {
+        let f = result.failure.unwrap_or_default();
+        let seq = f.seq.map_or(String::new(), |s| format!(" at seq {s}"));
+        return Err(verdict(
+            &args.log,
+            Error::Verification(format!("server check: {}{seq}: {}", f.file, f.reason)),
+        ));
+    }
+    ok(&format!(
+        "server check: {} records in {} segments, {} signed checkpoints",
+        thousands(result.records),
+        result.segments,
+        result.checkpoints
+    ));
+
+    let progress = bar(checkpoint.size - args.from, "recomputing the chain");
+    let report = client
+        .verify_chain(&args.log, args.from, &checkpoint, |n| {
+            progress.set_position(n)
+        })
+        .await;
+    progress.finish_and_clear();
+    let report = report.map_err(|e| verdict(&args.log, e))?;
+    let redacted = if report.redacted > 0 {
+        format!(", {} redacted (digest kept)", thousands(report.redacted))
+    } else {
+        String::new()
+    };
+    ok(&format!(
+        "chain recomputed here from seq {}: {} records, {} body bytes{redacted}, ends at the signed head",
+        args.from,
+        thousands(report.records),
+        thousands(report.body_bytes)
+    ));
+    println!("{} log {} verifies", style("OK").green().bold(), args.log);
+    Ok(())
+}
+
+/// The server's `Verify` over the range, with a progress bar.
+async fn server_check(client: &Client, args: &VerifyArgs) -> Result<proto::VerifyResult, Failure> {
+    let mut stream = client
+        .stele_rpc()
+        .verify(proto::VerifyRequest {
+            log: args.log.clone(),
+            from_seq: args.from,
+            to_seq: args.to,
+        })
+        .await
+        .map_err(|s| verdict(&args.log, s.into()))?
+        .into_inner();
+    let progress = bar(0, "server checking segments");
+    let mut result = None;
+    while let Some(message) = stream.next().await {
+        match message.map_err(|s| verdict(&args.log, s.into()))?.item {
+            Some(verify_response::Item::Progress(p)) => {
+                progress.set_length(u64::from(p.segments_total));
+                progress.set_position(u64::from(p.segments_done));
+            }
+            Some(verify_response::Item::Result(r)) => result = Some(r),
+            None => {}
+        }
+    }
+    progress.finish_and_clear();
+    result.ok_or_else(|| Error::Protocol("Verify ended without a result".into()).into())
+}
+
+/// A failure as a verdict: integrity failures print FAILED.
+fn verdict(log: &str, error: Error) -> Failure {
+    let failure = Failure::from(error);
+    if failure.code == crate::fail::INTEGRITY {
+        println!(
+            "{} log {log} does not verify: {}",
+            style("FAILED").red().bold(),
+            failure.message
+        );
+    }
+    failure
+}
+
+fn ok(what: &str) {
+    println!("{} {what}", style("✓").green());
+}
+
+fn short(bytes: &[u8]) -> String {
+    format!("{}…", hex::encode(&bytes[..8]))
+}
+
+fn bar(len: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_message(message).with_style(
+        ProgressStyle::with_template("{spinner} {msg} {wide_bar} {pos}/{len} ({eta})")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn parse_key(text: &str) -> Result<[u8; 32], Failure> {
+    let bytes = hex::decode(text.trim())
+        .map_err(|e| Failure::usage(format!("public key {text:?}: {e}")))?;
+    bytes.try_into().map_err(|_| {
+        Failure::usage(format!(
+            "public key {text:?}: expected 32 bytes (64 hex digits)"
+        ))
+    })
+}
