@@ -48,8 +48,24 @@ pub struct VerifyArgs {
     public_key: Option<String>,
 }
 
-/// Runs `stele verify`.
+/// Runs `stele verify`: every failure that is about the evidence (a bad
+/// signature, a broken chain, damaged storage) ends with a FAILED verdict.
 pub async fn run(args: VerifyArgs, client: Client, pinned: Option<String>) -> Result<(), Failure> {
+    let result = check(&args, &client, pinned).await;
+    if let Err(failure) = &result
+        && failure.code == crate::fail::INTEGRITY
+    {
+        println!(
+            "{} log {} does not verify: {}",
+            style("FAILED").red().bold(),
+            args.log,
+            failure.message
+        );
+    }
+    result
+}
+
+async fn check(args: &VerifyArgs, client: &Client, pinned: Option<String>) -> Result<(), Failure> {
     let pinned = args.public_key.clone().or(pinned);
     let key = match &pinned {
         Some(hex_key) => parse_key(hex_key)?,
@@ -69,7 +85,7 @@ pub async fn run(args: VerifyArgs, client: Client, pinned: Option<String>) -> Re
             crate::output::local_time(checkpoint.time),
             short(&key)
         )),
-        Err(e) => return Err(verdict(&args.log, e)),
+        Err(e) => return Err(e.into()),
     }
     if args.from > checkpoint.size {
         return Err(Failure::usage(format!(
@@ -78,14 +94,13 @@ pub async fn run(args: VerifyArgs, client: Client, pinned: Option<String>) -> Re
         )));
     }
 
-    let result = server_check(&client, &args).await?;
+    let result = server_check(client, args).await?;
     if !result.ok {
         let f = result.failure.unwrap_or_default();
         let seq = f.seq.map_or(String::new(), |s| format!(" at seq {s}"));
-        return Err(verdict(
-            &args.log,
-            Error::Verification(format!("server check: {}{seq}: {}", f.file, f.reason)),
-        ));
+        return Err(
+            Error::Verification(format!("server check: {}{seq}: {}", f.file, f.reason)).into(),
+        );
     }
     ok(&format!(
         "server check: {} records in {} segments, {} signed checkpoints",
@@ -101,7 +116,7 @@ pub async fn run(args: VerifyArgs, client: Client, pinned: Option<String>) -> Re
         })
         .await;
     progress.finish_and_clear();
-    let report = report.map_err(|e| verdict(&args.log, e))?;
+    let report = report?;
     let redacted = if report.redacted > 0 {
         format!(", {} redacted (digest kept)", thousands(report.redacted))
     } else {
@@ -127,12 +142,12 @@ async fn server_check(client: &Client, args: &VerifyArgs) -> Result<proto::Verif
             to_seq: args.to,
         })
         .await
-        .map_err(|s| verdict(&args.log, s.into()))?
+        .map_err(Error::from)?
         .into_inner();
     let progress = bar(0, "server checking segments");
     let mut result = None;
     while let Some(message) = stream.next().await {
-        match message.map_err(|s| verdict(&args.log, s.into()))?.item {
+        match message.map_err(Error::from)?.item {
             Some(verify_response::Item::Progress(p)) => {
                 progress.set_length(u64::from(p.segments_total));
                 progress.set_position(u64::from(p.segments_done));
@@ -143,19 +158,6 @@ async fn server_check(client: &Client, args: &VerifyArgs) -> Result<proto::Verif
     }
     progress.finish_and_clear();
     result.ok_or_else(|| Error::Protocol("Verify ended without a result".into()).into())
-}
-
-/// A failure as a verdict: integrity failures print FAILED.
-fn verdict(log: &str, error: Error) -> Failure {
-    let failure = Failure::from(error);
-    if failure.code == crate::fail::INTEGRITY {
-        println!(
-            "{} log {log} does not verify: {}",
-            style("FAILED").red().bold(),
-            failure.message
-        );
-    }
-    failure
 }
 
 fn ok(what: &str) {
