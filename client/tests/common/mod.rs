@@ -3,7 +3,9 @@
 //! directory. The `stele` binary is the one this package builds.
 //!
 //! `steled` belongs to another package, so the first test to need it runs
-//! `cargo build -p stele-server --bin steled` (a no-op when it is fresh).
+//! `cargo test --workspace --no-run`: the very build `cargo test
+//! --workspace` has just made (so a no-op there), and the same features,
+//! so that it never rebuilds a second variant of the dependencies.
 
 #![allow(dead_code)] // each test binary uses a different part
 
@@ -35,12 +37,12 @@ pub fn steled_binary() -> &'static Path {
             vec![]
         };
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "stele-server", "--bin", "steled"])
+            .args(["test", "--quiet", "--workspace", "--no-run"])
             .args(profile)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo to build steled");
-        assert!(status.success(), "cargo build -p stele-server failed");
+        assert!(status.success(), "cargo test --workspace --no-run failed");
         dir.join("steled")
     })
 }
