@@ -141,6 +141,7 @@ pub async fn open(
         start: Some(Start::FromNow(true)),
         selection: None,
         heartbeat_ms: 0,
+        include_body: false,
     };
     match timeout(ANSWER_TIMEOUT, client.subscribe(request)).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
