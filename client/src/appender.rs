@@ -85,8 +85,8 @@ fn closed() -> Error {
     Error::Closed("the appender stopped before answering".into())
 }
 
-/// Appends to one log through a pipelined, retrying stream. Clone-free:
-/// share it behind an `Arc`; [`Appender::close`] flushes.
+/// Appends to one log through a pipelined, retrying stream. It is not
+/// `Clone`: share one behind an `Arc`. [`Appender::close`] flushes.
 ///
 /// ```no_run
 /// # async fn demo(client: stele_client::Client) -> stele_client::Result<()> {

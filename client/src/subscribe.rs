@@ -165,7 +165,7 @@ struct Follow {
 enum Ended {
     /// The caller dropped the subscription.
     Dropped,
-    /// A failure, with whether retrying may help.
+    /// A failure; [`Error::is_transient`] says whether to retry.
     Failed(Error),
 }
 
