@@ -145,8 +145,14 @@ impl Signer {
             public_key: self.public_key().to_bytes(),
             signature: [0; 64],
         };
-        cp.signature = self.key.sign(&cp.message()).to_bytes();
+        cp.signature = self.sign_message(&cp.message());
         cp
+    }
+
+    /// Signs `message` (a domain-separated statement such as a retention
+    /// anchor's).
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
     }
 }
 

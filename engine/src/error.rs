@@ -108,6 +108,19 @@ pub enum Error {
     /// A checkpoint's signature or contents do not check out.
     #[error("checkpoint rejected: {0}")]
     BadCheckpoint(String),
+    /// The request breaks a rule that protects stored data: the retention
+    /// lock, a legal hold.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// An archive target failed or refused a request: the object is missing,
+    /// the store is unreachable, the credentials are wrong, the key is bad.
+    #[error("archive {location}: {reason}")]
+    Archive {
+        /// The object or target, `s3://bucket/prefix/key` or `/abs/dir/key`.
+        location: String,
+        /// What went wrong; `no such object` for a missing one.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -139,6 +152,14 @@ impl Error {
     pub(crate) fn query(what: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::InvalidQuery {
             what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A failed archive request on `location`.
+    pub(crate) fn archive(location: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Archive {
+            location: location.into(),
             reason: reason.into(),
         }
     }

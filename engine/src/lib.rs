@@ -30,12 +30,14 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map and `docs/format.md` for every byte.
 
+pub mod archive;
 pub mod chain;
 pub mod checkpoint;
 pub mod clock;
 pub mod durability;
 pub mod error;
 pub mod event;
+pub mod faults;
 pub mod files;
 pub mod format;
 pub mod index;
@@ -44,6 +46,7 @@ pub mod maintenance;
 pub mod manifest;
 pub mod query;
 pub mod record;
+pub mod retention;
 pub mod segment;
 mod serde_hex;
 pub mod store;
@@ -56,13 +59,20 @@ pub use error::{Error, Result};
 pub use event::validate::Limits;
 pub use event::{Actor, ActorKind, Event, Outcome, Resource};
 pub use log::{
-    Appended, DedupOptions, Direction, FsyncPolicy, Head, IndexPolicy, Log, PendingAppend, Policy,
-    SealPolicy, SegmentInfo, SegmentState,
+    Appended, CompactGroup, CompactOptions, CompactProgress, CompactReport, CompactedGroup,
+    DedupOptions, Direction, EraseOptions, EraseProgress, EraseReport, FsyncPolicy, Head,
+    IndexPolicy, Log, PendingAppend, Policy, RetentionPolicy, SealPolicy, SegmentInfo,
+    SegmentState,
 };
 pub use query::{ExactField, Filter, Hit, Order, Page, Query};
 pub use record::{Receipt, Record, RecordBody};
 pub use segment::SealOptions;
+pub use store::retention::{ApplyOptions, RetentionProgress, RetentionReport};
 pub use store::{SYSTEM_LOG, Store, StoreOptions};
+pub use archive::entry::ArchivedSegment;
+pub use archive::target::{ArchiveTarget, ObjectArchive};
+pub use faults::{Faults, NoFaults, Step};
+pub use retention::{Anchor, Hold, Removal, RetentionPlan};
 pub use verify::{
     VerifyFailure, VerifyProgress, VerifyReport, verify_log_dir, verify_log_dir_with_progress,
 };

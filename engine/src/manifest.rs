@@ -1,16 +1,23 @@
 //! A log's manifest: `logs/<name>/manifest.json`.
 //!
 //! It holds what is fixed at creation (format version, name, `log_id`,
-//! creation time) and the policy. It is rewritten whole and atomically
-//! (temporary file, fsync, rename, directory fsync).
+//! creation time), the policy (whose retention part changes through admin
+//! calls), the legal holds, the signed anchor of the removed prefix, and the
+//! archived segments. It is rewritten whole and atomically (temporary file,
+//! fsync, rename, directory fsync); a removal is committed by this rewrite
+//! before any file is deleted, so the manifest is also the intent record that
+//! recovery finishes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
+use crate::archive::entry::ArchivedSegment;
 use crate::log::Policy;
+use crate::retention::{Anchor, Hold};
 
 /// File name of a log's manifest.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -36,6 +43,19 @@ pub struct Manifest {
     pub created_ns: i64,
     /// The log's policy.
     pub policy: Policy,
+    /// Legal holds in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// Where the local log starts once segments have left, signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Anchor>,
+    /// Segments copied to the archive target, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<ArchivedSegment>,
+    /// Segments restored from the archive, by first seq: retention keeps
+    /// them until the given time (nanoseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub restored: BTreeMap<u64, i64>,
 }
 
 impl Manifest {

@@ -5,9 +5,11 @@
 //! <data-dir>/keys/checkpoint.ed25519 signing key, 0600
 //! <data-dir>/logs/<name>/            one directory per log
 //! ```
-//! Two background threads ([`crate::maintenance`]): one runs `interval`
-//! fsyncs and seals rotated and old segments, the other indexes appended
-//! records. The store also holds the block cache its logs' reads share.
+//! Background threads ([`crate::maintenance`]): one runs `interval`
+//! fsyncs and seals rotated and old segments, one indexes appended
+//! records, and the retention scheduler ([`retention`]) applies every log's
+//! retention policy periodically. The store also holds the block cache its
+//! logs' reads share and the archive target.
 //!
 //! # Invariants
 //! At most one `Store` per data directory, in any process: a second open
@@ -22,7 +24,9 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::VerifyingKey;
 use parking_lot::{Mutex, RwLock};
 
+use crate::archive::target::{ArchiveTarget, ObjectArchive};
 use crate::checkpoint::Signer;
+use crate::faults::{Faults, NoFaults};
 use crate::clock::{Clock, SystemClock};
 use crate::durability::{OsSyncer, Syncer};
 use crate::error::{Error, Result};
@@ -30,6 +34,8 @@ use crate::log::{DedupOptions, Log, LogContext, Policy};
 use crate::maintenance::{Background, Priority, Signal, maintain};
 use crate::segment::BlockCache;
 use crate::segment::cache::DEFAULT_CACHE_BYTES;
+
+pub mod retention;
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -53,6 +59,13 @@ pub struct StoreOptions {
     /// How long and how many client event ids each log remembers, so that
     /// a retried event is not stored twice.
     pub dedup: DedupOptions,
+    /// Where segments are archived before retention removes them.
+    pub archive: ArchiveTarget,
+    /// How often the retention scheduler applies every log's policy;
+    /// `None` leaves it to explicit calls.
+    pub retention_interval: Option<Duration>,
+    /// Fails archival and removal steps on purpose (tests).
+    pub faults: Arc<dyn Faults>,
 }
 
 impl Default for StoreOptions {
@@ -63,6 +76,9 @@ impl Default for StoreOptions {
             syncer: Arc::new(OsSyncer),
             block_cache_bytes: DEFAULT_CACHE_BYTES,
             dedup: DedupOptions::default(),
+            archive: ArchiveTarget::None,
+            retention_interval: Some(Duration::from_secs(300)),
+            faults: Arc::new(NoFaults),
         }
     }
 }
@@ -73,6 +89,7 @@ pub struct Store {
     inner: Arc<Inner>,
     maintenance: Background,
     indexing: Background,
+    retention: Option<Background>,
 }
 
 #[derive(Debug)]
@@ -81,6 +98,8 @@ struct Inner {
     _lock: File,
     ctx: LogContext,
     logs: RwLock<BTreeMap<String, Arc<Log>>>,
+    /// The archive target, when one is configured.
+    archive: Option<ObjectArchive>,
     /// Held while a log is created or opened (which may rebuild its index),
     /// so that `logs` stays readable meanwhile: other logs keep appending,
     /// sealing and indexing.
@@ -135,8 +154,10 @@ impl Store {
                 indexing: index_signal.clone(),
                 block_cache: Arc::new(BlockCache::new(options.block_cache_bytes)),
                 dedup: options.dedup,
+                faults: options.faults,
             },
             logs: RwLock::new(BTreeMap::new()),
+            archive: ObjectArchive::open(&options.archive)?,
             opening: Mutex::new(()),
         });
         let weak = Arc::downgrade(&inner);
@@ -180,10 +201,15 @@ impl Store {
             Some(more)
         })
         .map_err(Error::io("spawn indexing thread for", &inner.dir))?;
+        let retention = match options.retention_interval {
+            Some(interval) => Some(retention::spawn_scheduler(&inner, interval)?),
+            None => None,
+        };
         Ok(Store {
             inner,
             maintenance,
             indexing,
+            retention,
         })
     }
 
@@ -210,7 +236,7 @@ impl Store {
                 format!("`{name}`: names starting with `_` are reserved"),
             ));
         }
-        self.create(name, policy)
+        self.inner.create(name, policy)
     }
 
     /// The reserved `_system` log, created on first use.
@@ -218,24 +244,7 @@ impl Store {
     /// # Errors
     /// As [`Store::log`].
     pub fn system_log(&self) -> Result<Arc<Log>> {
-        match self.log(SYSTEM_LOG) {
-            Err(Error::LogNotFound(_)) => self.create(SYSTEM_LOG, Policy::default()),
-            other => other,
-        }
-    }
-
-    fn create(&self, name: &str, policy: Policy) -> Result<Arc<Log>> {
-        let _opening = self.inner.opening.lock();
-        let dir = self.log_dir(name);
-        if self.inner.logs.read().contains_key(name) || dir.exists() {
-            return Err(Error::LogExists(name.to_string()));
-        }
-        let log = Arc::new(Log::create(&dir, name, policy, self.inner.ctx.clone())?);
-        self.inner
-            .logs
-            .write()
-            .insert(name.to_string(), log.clone());
-        Ok(log)
+        self.inner.system_log()
     }
 
     /// Opens (recovering on first use) the log `name`.
@@ -243,24 +252,7 @@ impl Store {
     /// # Errors
     /// [`Error::LogNotFound`]; [`Error::Corrupted`] when recovery finds damage.
     pub fn log(&self, name: &str) -> Result<Arc<Log>> {
-        if let Some(log) = self.inner.logs.read().get(name) {
-            return Ok(log.clone());
-        }
-        check_log_name(name).map_err(|_| Error::LogNotFound(name.to_string()))?;
-        let _opening = self.inner.opening.lock();
-        if let Some(log) = self.inner.logs.read().get(name) {
-            return Ok(log.clone());
-        }
-        let dir = self.log_dir(name);
-        if !dir.is_dir() {
-            return Err(Error::LogNotFound(name.to_string()));
-        }
-        let log = Arc::new(Log::open(&dir, self.inner.ctx.clone())?);
-        self.inner
-            .logs
-            .write()
-            .insert(name.to_string(), log.clone());
-        Ok(log)
+        self.inner.log(name)
     }
 
     /// Names of every log in the data directory, sorted.
@@ -268,21 +260,7 @@ impl Store {
     /// # Errors
     /// I/O errors listing the directory.
     pub fn list_logs(&self) -> Result<Vec<String>> {
-        let dir = self.inner.dir.join(LOGS_DIR);
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
-            let entry = entry.map_err(Error::io("list", &dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && check_log_name(&name).is_ok() {
-                names.push(name);
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    fn log_dir(&self, name: &str) -> PathBuf {
-        self.inner.dir.join(LOGS_DIR).join(name)
+        self.inner.list_logs()
     }
 
     /// Stops the background threads, finishes pending seals, fsyncs every
@@ -295,6 +273,9 @@ impl Store {
     }
 
     fn shutdown(&mut self) -> Result<()> {
+        if let Some(retention) = &mut self.retention {
+            retention.stop();
+        }
         self.maintenance.stop();
         self.indexing.stop();
         let mut first_error = None;
@@ -329,6 +310,76 @@ const REPEAT_ERROR: Duration = Duration::from_secs(60);
 impl Inner {
     fn open_logs(&self) -> Vec<Arc<Log>> {
         self.logs.read().values().cloned().collect()
+    }
+
+    /// The reserved `_system` log, created on first use.
+    ///
+    /// # Errors
+    /// As [`Store::log`].
+    fn system_log(&self) -> Result<Arc<Log>> {
+        match self.log(SYSTEM_LOG) {
+            Err(Error::LogNotFound(_)) => self.create(SYSTEM_LOG, Policy::default()),
+            other => other,
+        }
+    }
+
+    fn create(&self, name: &str, policy: Policy) -> Result<Arc<Log>> {
+        let _opening = self.opening.lock();
+        let dir = self.log_dir(name);
+        if self.logs.read().contains_key(name) || dir.exists() {
+            return Err(Error::LogExists(name.to_string()));
+        }
+        let log = Arc::new(Log::create(&dir, name, policy, self.ctx.clone())?);
+        self.logs
+            .write()
+            .insert(name.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// Opens (recovering on first use) the log `name`.
+    ///
+    /// # Errors
+    /// [`Error::LogNotFound`]; [`Error::Corrupted`] when recovery finds damage.
+    fn log(&self, name: &str) -> Result<Arc<Log>> {
+        if let Some(log) = self.logs.read().get(name) {
+            return Ok(log.clone());
+        }
+        check_log_name(name).map_err(|_| Error::LogNotFound(name.to_string()))?;
+        let _opening = self.opening.lock();
+        if let Some(log) = self.logs.read().get(name) {
+            return Ok(log.clone());
+        }
+        let dir = self.log_dir(name);
+        if !dir.is_dir() {
+            return Err(Error::LogNotFound(name.to_string()));
+        }
+        let log = Arc::new(Log::open(&dir, self.ctx.clone())?);
+        self.logs
+            .write()
+            .insert(name.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// Names of every log in the data directory, sorted.
+    ///
+    /// # Errors
+    /// I/O errors listing the directory.
+    fn list_logs(&self) -> Result<Vec<String>> {
+        let dir = self.dir.join(LOGS_DIR);
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
+            let entry = entry.map_err(Error::io("list", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && check_log_name(&name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn log_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(LOGS_DIR).join(name)
     }
 }
 

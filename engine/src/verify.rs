@@ -47,6 +47,9 @@ pub struct VerifyReport {
     pub next_seq: u64,
     /// Chain hash after the last record found.
     pub head: Hash,
+    /// Where the local log starts when segments left it under the retention
+    /// policy: the seq of the signed anchor the chain was started from.
+    pub anchored_at: Option<u64>,
     /// A torn last batch in the active WAL, which recovery will drop.
     pub torn_tail: Option<(PathBuf, TornTail)>,
     /// The first failure, if any.
@@ -190,14 +193,32 @@ pub fn verify_log_dir_with_progress(
             checkpoints: 0,
             next_seq: 0,
             head: chain::genesis(&manifest.log_id),
+            anchored_at: None,
             torn_tail: None,
             failure: None,
         },
     };
+    if let Some(anchor) = &manifest.anchor {
+        v.start_at_anchor(&manifest, anchor, key, &dir.join(MANIFEST_FILE));
+    }
     let checkpoints_path = checkpoint::path_in(dir);
     match checkpoint::read_all(&checkpoints_path) {
         Ok(cps) => v.load_checkpoints(&manifest, cps, key, &checkpoints_path),
         Err(e) => v.fail(VerifyFailure::from_error(e, None, &checkpoints_path)),
+    }
+    if v.report.failure.is_none()
+        && let Some(anchor) = &manifest.anchor
+        && v.expected_heads.get(&anchor.first_seq).is_some_and(|h| *h != anchor.head)
+    {
+        v.fail(VerifyFailure {
+            seq: anchor.first_seq.checked_sub(1),
+            file: checkpoints_path.clone(),
+            offset: None,
+            reason: format!(
+                "the retention anchor's chain hash at seq {} differs from the signed checkpoint at that size",
+                anchor.first_seq
+            ),
+        });
     }
     if v.report.failure.is_none() {
         v.walk_segments(&dir.join(SEGMENTS_DIR), &manifest.log_id, progress);
@@ -280,6 +301,30 @@ impl Verifier {
         }
     }
 
+    /// Starts the chain at the manifest's anchor (segments before it left
+    /// under the retention policy) once its signature checks out against
+    /// `key`, or against the key it names when no key is pinned.
+    fn start_at_anchor(
+        &mut self,
+        manifest: &Manifest,
+        anchor: &crate::retention::Anchor,
+        key: Option<&VerifyingKey>,
+        path: &Path,
+    ) {
+        let trusted = key.map_or(anchor.public_key, VerifyingKey::to_bytes);
+        if let Err(e) = anchor.verify(&manifest.name, &manifest.log_id, &trusted) {
+            return self.fail(VerifyFailure {
+                seq: Some(anchor.first_seq),
+                file: path.to_path_buf(),
+                offset: None,
+                reason: format!("the retention anchor does not verify: {e}"),
+            });
+        }
+        self.report.next_seq = anchor.first_seq;
+        self.report.head = anchor.head;
+        self.report.anchored_at = Some(anchor.first_seq);
+    }
+
     /// Checks a recomputed chain hash after `seq` against the checkpoints.
     fn check_head(&mut self, seq: u64, chain_hash: &Hash, file: &Path) -> bool {
         match self.expected_heads.get(&(seq + 1)) {
@@ -309,6 +354,9 @@ impl Verifier {
         log_id: &[u8; 16],
         progress: &mut dyn FnMut(VerifyProgress),
     ) {
+        // Files before the anchor are removals committed to the manifest that
+        // a crash interrupted; the next open deletes them.
+        let start = self.report.next_seq;
         let mut files: BTreeMap<u64, (PathBuf, SegmentKind)> = BTreeMap::new();
         let entries = match std::fs::read_dir(seg_dir) {
             Ok(entries) => entries,
@@ -324,6 +372,7 @@ impl Verifier {
             let path = entry.path();
             if let Some((first, kind)) =
                 parse_segment_file_name(&entry.file_name().to_string_lossy())
+                    .filter(|(first, _)| *first >= start)
             {
                 // A WAL beside a sealed file of the same seq is an unfinished
                 // seal; the WAL is the original and is what recovery keeps.

@@ -100,7 +100,66 @@ impl LogIndex {
         self.segments.read().get(&first_seq).cloned()
     }
 
-    fn dir_of(&self, first_seq: u64) -> PathBuf {
+    /// Drops the index of a segment that left the log (its directory is
+    /// deleted by the caller).
+    pub(crate) fn forget(&self, first_seq: u64) {
+        self.segments.write().remove(&first_seq);
+    }
+
+    /// Puts `ix` in place as the index of the segment at `first_seq` and
+    /// drops the indexes of the segments at `removed` (compaction and
+    /// erasure). Callers hold the view's write lock, so that a search, which
+    /// pins the indexes of the segments of its view under the read lock,
+    /// never pairs a segment with another segment's index.
+    pub(crate) fn replace(&self, removed: &[u64], first_seq: u64, ix: Arc<SegmentIndex>) {
+        let mut segments = self.segments.write();
+        for first in removed {
+            segments.remove(first);
+        }
+        segments.insert(first_seq, ix);
+    }
+
+    /// Builds the finished index of the sealed `segment` in `dir` (which is
+    /// emptied first), for the caller to rename into place.
+    ///
+    /// # Errors
+    /// As [`LogIndex::open`].
+    pub(crate) fn build_detached(&self, segment: &Segment, dir: &Path) -> Result<()> {
+        remove_dir(dir)?;
+        let ix = SegmentIndex::create(
+            dir,
+            self.fields.clone(),
+            self.log_id,
+            segment.first_seq(),
+            segment.prev_chain_hash(),
+        )?;
+        let mut state = ix.lock();
+        self.catch_up(&ix, &mut state, segment, segment.next_seq())?;
+        ix.finish(&mut state)
+    }
+
+    /// Opens the index just renamed into place for `segment` and checks
+    /// that it covers the whole segment.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when it does not open or does not fit the segment.
+    pub(crate) fn open_installed(&self, segment: &Segment) -> Result<Arc<SegmentIndex>> {
+        let dir = self.dir_of(segment.first_seq());
+        let (ix, coverage) = SegmentIndex::open(&dir, self.fields.clone())?;
+        let problem = match self.check_coverage(segment, coverage.as_ref()) {
+            Err(reason) => Some(reason),
+            // Finished means it covers the whole segment (checked above).
+            Ok(()) if !ix.is_finished() => Some("it is not finished".to_string()),
+            Ok(()) => None,
+        };
+        match problem {
+            Some(reason) => Err(Error::Index { dir, reason }),
+            None => Ok(Arc::new(ix)),
+        }
+    }
+
+    /// The directory of the index of the segment at `first_seq`.
+    pub(crate) fn dir_of(&self, first_seq: u64) -> PathBuf {
         self.dir.join(format!("{first_seq:020}"))
     }
 
@@ -154,7 +213,16 @@ impl LogIndex {
     fn step(&self, view: &[Segment], visible: u64, policy: &IndexPolicy) -> Result<bool> {
         let interval = Duration::from_millis(policy.commit_interval_ms);
         for (i, segment) in view.iter().enumerate() {
-            let ix = self.get_or_create(segment)?;
+            let ix = match segment {
+                // A sealed segment's index is complete before the segment
+                // enters the view; none means this view is stale (the
+                // segment was compacted or removed since): nothing to add.
+                Segment::Sealed(_) => match self.segment(segment.first_seq()) {
+                    Some(ix) => ix,
+                    None => continue,
+                },
+                Segment::Wal(_) => self.get_or_create(segment)?,
+            };
             if ix.is_finished() {
                 continue;
             }
@@ -293,7 +361,7 @@ impl LogIndex {
 
     /// Opens the index of a segment that will not grow at log open,
     /// finishing it if needed, or rebuilds it.
-    fn load(&self, segment: &Segment) -> Result<()> {
+    pub(crate) fn load(&self, segment: &Segment) -> Result<()> {
         let dir = self.dir_of(segment.first_seq());
         if !dir.exists() {
             return self.build(segment, true, segment.next_seq(), "it is missing");

@@ -1,6 +1,7 @@
 //! The tantivy index of one segment, in `index/<first_seq:020>/`.
 //!
-//! Documents are added in seq order from `first_seq`; a commit makes them
+//! Documents are added in seq order from `first_seq` (a redacted record has
+//! none: erased events are not searchable at all); a commit makes them
 //! searchable and records, in tantivy's commit payload, which log and segment
 //! the index belongs to, how many records it holds and the chain hash after
 //! the last of them. That payload is how an index found on disk is checked
@@ -8,7 +9,7 @@
 //! in a crash, a different chain) means it is rebuilt.
 //!
 //! # Invariants
-//! - `searchable` is the seq after the last committed document, and the
+//! - `searchable` is the seq after the last committed record, and the
 //!   reader has been reloaded to see it; every document below it is the
 //!   record at its seq in this segment.
 //! - Once `finished`, the index is merged into one tantivy segment, has no
@@ -243,17 +244,22 @@ impl SegmentIndex {
         for (record, receipt) in records {
             debug_assert_eq!(record.seq, state.added);
             let event = match record.event() {
-                Ok(Some(event)) => event,
-                // A redacted record is indexed by its seq and ingest time
-                // only; a body that does not decode cannot match anything.
-                Ok(None) | Err(_) => Event {
+                Ok(Some(event)) => Some(event),
+                // A redacted record has no document at all: nothing of an
+                // erased event, not even its time, may be found.
+                Ok(None) => None,
+                // A body that does not decode is indexed by its seq and
+                // ingest time only: it cannot match anything else.
+                Err(_) => Some(Event {
                     time: Some(record.ingest_time),
                     ..Event::default()
-                },
+                }),
             };
-            writer
-                .add_document(self.fields.document(record.seq, event))
-                .map_err(Error::index(&self.dir))?;
+            if let Some(event) = event {
+                writer
+                    .add_document(self.fields.document(record.seq, event))
+                    .map_err(Error::index(&self.dir))?;
+            }
             state.added = record.seq + 1;
             state.chain_hash = receipt.chain_hash;
         }

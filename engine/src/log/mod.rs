@@ -8,6 +8,12 @@
 //! - [`indexing`]: keeping the search index up with appends and seals.
 //! - [`search`]: queries and aggregations over the index.
 //! - [`policy`]: what is configurable per log.
+//! - [`retention`]: the retention policy, lock and holds, and removing
+//!   segments from the front.
+//! - [`compact`]: merging small sealed segments, and the crash-safe rewrite
+//!   of sealed segments it shares with [`erase`].
+//! - [`erase`]: erasing the bodies of matching records (GDPR), keeping
+//!   their digests.
 //!
 //! # Invariants
 //! - Seqs are contiguous from 0; the segments in `view` cover
@@ -20,11 +26,15 @@
 
 pub mod append;
 pub mod checkpoints;
+pub mod compact;
 pub mod dedup;
+pub mod erase;
+pub mod archive;
 pub mod indexing;
 pub mod open;
 pub mod policy;
 pub mod read;
+pub mod retention;
 pub mod seal;
 pub mod search;
 pub mod sync;
@@ -36,9 +46,13 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 pub use self::append::{Appended, PendingAppend};
+pub use self::compact::{
+    CompactGroup, CompactOptions, CompactProgress, CompactReport, CompactedGroup,
+};
 use self::dedup::Dedup;
 pub use self::dedup::DedupOptions;
-pub use self::policy::{FsyncPolicy, IndexPolicy, Policy, SealPolicy};
+pub use self::erase::{EraseOptions, EraseProgress, EraseReport};
+pub use self::policy::{FsyncPolicy, IndexPolicy, Policy, RetentionPolicy, SealPolicy};
 pub use self::read::{Direction, Scan};
 use self::sync::SyncState;
 use self::visible::Visible;
@@ -71,6 +85,8 @@ pub struct LogContext {
     pub block_cache: Arc<BlockCache>,
     /// How long client event ids are remembered for retries.
     pub dedup: DedupOptions,
+    /// Fails archival and removal steps on purpose (tests).
+    pub faults: Arc<dyn crate::faults::Faults>,
 }
 
 /// A segment as readers see it.
@@ -189,7 +205,12 @@ pub struct Log {
     name: String,
     dir: PathBuf,
     log_id: [u8; 16],
+    /// The policy as created; its `retention` part is stale once changed:
+    /// read that from `manifest`.
     policy: Policy,
+    /// The manifest as last saved: the live retention policy, holds,
+    /// anchor and archived segments. Held while it is changed and saved.
+    manifest: Mutex<crate::manifest::Manifest>,
     sanitizer: Sanitizer,
     ctx: LogContext,
     writer: Mutex<Writer>,
@@ -223,9 +244,9 @@ impl Log {
         self.log_id
     }
 
-    /// The log's policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The log's policy, with its current retention settings.
+    pub fn policy(&self) -> Policy {
+        self.manifest.lock().policy.clone()
     }
 
     /// The chain hash before seq 0.
@@ -269,6 +290,11 @@ impl Log {
     pub fn chain_hash_at(&self, size: u64) -> Result<Hash> {
         if size == 0 {
             return Ok(self.genesis());
+        }
+        if let Some(first) = self.view.read().first()
+            && first.first_seq() == size
+        {
+            return Ok(first.prev_chain_hash());
         }
         Ok(self.read_with_receipt(size - 1)?.1.chain_hash)
     }

@@ -5,12 +5,14 @@
 //! 2. finishes interrupted seals: a WAL whose sealed file exists and ends at
 //!    the same chain head is deleted; a sealed file that does not match its
 //!    WAL is deleted and the WAL sealed again;
-//! 3. opens every sealed segment and checks that they follow each other (seqs
-//!    and chain hashes);
-//! 4. seals every WAL but the last (a crash between rotation and seal);
-//! 5. scans the last WAL: a torn last frame is cut off and logged, damage
+//! 3. finishes interrupted removals: segments wholly before the manifest's
+//!    anchor (committed as removed) are deleted with their indexes;
+//! 4. opens every other sealed segment and checks that they follow each other
+//!    (seqs and chain hashes), from the anchor or the genesis hash;
+//! 5. seals every WAL but the last (a crash between rotation and seal);
+//! 6. scans the last WAL: a torn last frame is cut off and logged, damage
 //!    anywhere else is an error naming file and offset;
-//! 6. opens each segment's search index, rebuilding or catching up the ones
+//! 7. opens each segment's search index, rebuilding or catching up the ones
 //!    that are missing, damaged or behind ([`LogIndex::open`]).
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::compact::remove_leftovers;
 use super::dedup::Dedup;
 use super::seal::{remove_wal, seal_wal};
 use super::sync::SyncState;
@@ -59,6 +62,10 @@ impl Log {
             log_id: rand::random(),
             created_ns: ctx.clock.now_ns(),
             policy,
+            holds: Vec::new(),
+            anchor: None,
+            archived: Vec::new(),
+            restored: Default::default(),
         };
         manifest.save(&staging.join(MANIFEST_FILE))?;
         fsync_dir(&staging)?;
@@ -83,6 +90,7 @@ impl Log {
         let seg_dir = dir.join(SEGMENTS_DIR);
         checkpoint::drop_torn_line(&checkpoint::path_in(dir))?;
         let (mut sealed_files, wal_files) = list_segment_files(&seg_dir)?;
+        remove_leftovers(dir, &mut sealed_files)?;
         let log_id = manifest.log_id;
 
         let mut wals = Vec::new();
@@ -101,9 +109,12 @@ impl Log {
             wals.push(wal);
         }
 
+        let (mut next_seq, mut prev) = match &manifest.anchor {
+            Some(anchor) => (anchor.first_seq, anchor.head),
+            None => (0, chain::genesis(&log_id)),
+        };
+        finish_removals(dir, &mut sealed_files, next_seq)?;
         let mut segments = Vec::new();
-        let mut next_seq = 0;
-        let mut prev = chain::genesis(&log_id);
         for path in sealed_files.values() {
             let sealed = SealedSegment::open(path)?;
             check_follows(path, sealed.header(), &log_id, next_seq, &prev)?;
@@ -154,10 +165,11 @@ impl Log {
         let offset = active.file_len();
         let dedup = Dedup::new(ctx.dedup);
         let log = Log {
-            name: manifest.name,
+            name: manifest.name.clone(),
             dir: dir.to_path_buf(),
             log_id,
-            policy: manifest.policy,
+            policy: manifest.policy.clone(),
+            manifest: Mutex::new(manifest),
             sanitizer,
             ctx,
             writer: Mutex::new(Writer {
@@ -249,6 +261,40 @@ fn list_segment_files(seg_dir: &Path) -> Result<(BTreeMap<u64, PathBuf>, BTreeMa
         }
     }
     Ok((sealed, wals))
+}
+
+/// Deletes the sealed files (and their indexes) that end at or before
+/// `start`, the anchor's first seq: their removal was committed to the
+/// manifest before a crash stopped it.
+fn finish_removals(dir: &Path, sealed: &mut BTreeMap<u64, PathBuf>, start: u64) -> Result<()> {
+    let mut removed = Vec::new();
+    for (&first, path) in sealed.iter() {
+        let ends_before = SealedSegment::open(path).is_ok_and(|s| s.next_seq() <= start);
+        if first >= start || !ends_before {
+            break;
+        }
+        tracing::info!(file = %path.display(), anchor = start, "finishing the removal of a segment before the anchor");
+        remove_segment_files(dir, first, path)?;
+        removed.push(first);
+    }
+    for first in removed {
+        sealed.remove(&first);
+    }
+    Ok(())
+}
+
+/// Deletes a sealed segment's file and its index directory, durably.
+pub(crate) fn remove_segment_files(dir: &Path, first_seq: u64, path: &Path) -> Result<()> {
+    // A read-only (0444) file can be unlinked: removal needs write
+    // permission on the directory only.
+    std::fs::remove_file(path).map_err(Error::io("remove", path))?;
+    fsync_dir(&dir.join(SEGMENTS_DIR))?;
+    let index = dir.join(crate::index::INDEX_DIR).join(format!("{first_seq:020}"));
+    if index.exists() {
+        std::fs::remove_dir_all(&index).map_err(Error::io("remove", &index))?;
+        fsync_dir(&dir.join(crate::index::INDEX_DIR))?;
+    }
+    Ok(())
 }
 
 /// Scans the WAL `path`, cuts a torn tail, and wraps it as a segment.

@@ -120,6 +120,24 @@ impl Default for IndexPolicy {
     }
 }
 
+/// How long a log keeps its sealed segments in local storage
+/// (see `docs/retention.md`). Changed through [`crate::Log::set_retention`]
+/// and [`crate::Log::raise_lock`] after creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Sealed segments whose newest record was ingested longer ago than this
+    /// leave local storage, in milliseconds. `None`: kept regardless of age.
+    pub max_age_ms: Option<u64>,
+    /// The oldest sealed segments leave local storage while the log's
+    /// segment files add up to more than this. `None`: no size limit.
+    pub max_bytes: Option<u64>,
+    /// Retention lock: no segment leaves local storage before its newest
+    /// record is this old, in milliseconds, whatever anyone asks. It can be
+    /// raised, never lowered or removed.
+    pub lock_ms: Option<u64>,
+}
+
 /// Everything configurable about one log.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -136,6 +154,8 @@ pub struct Policy {
     pub limits: Limits,
     /// Search index freshness.
     pub index: IndexPolicy,
+    /// How long sealed segments stay in local storage.
+    pub retention: RetentionPolicy,
 }
 
 impl Policy {
@@ -159,6 +179,15 @@ impl Policy {
             self.index.commit_interval_ms,
         )?;
         positive("policy.index.max_lag_records", self.index.max_lag_records)?;
+        for (what, value) in [
+            ("policy.retention.max_age_ms", self.retention.max_age_ms),
+            ("policy.retention.max_bytes", self.retention.max_bytes),
+            ("policy.retention.lock_ms", self.retention.lock_ms),
+        ] {
+            if let Some(v) = value {
+                positive(what, v)?;
+            }
+        }
         if !(4 << 10..=64 << 20).contains(&self.compression.block_bytes) {
             return Err(Error::invalid(
                 "policy.compression.block_bytes",

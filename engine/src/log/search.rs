@@ -8,6 +8,8 @@
 //! hold a better key. Segment time bounds may overlap (events arrive out of
 //! order), which this stopping rule allows for. The hits are then read from
 //! the segments (through the block cache) and checked against the query.
+//! The segments and their indexes are pinned together, so compaction and
+//! erasure may swap them during a search; a hit erased since is left out.
 
 use std::sync::Arc;
 
@@ -24,7 +26,14 @@ use crate::query::{
     Bucket, DEFAULT_TOP, ExactField, Histogram, Hit, MAX_BUCKETS, Order, Page, Query, SearchStats,
     Terms, matcher,
 };
+use crate::record::RecordBody;
 use crate::segment::SegmentStats;
+
+/// A segment a search may look into: its time bounds, the segment, and its
+/// index as pinned with the view.
+type Candidate = (SegmentStats, Segment, Option<Arc<SegmentIndex>>);
+/// The candidates of a search, and what it skipped.
+type Candidates = (Vec<Candidate>, SearchStats);
 
 impl Log {
     /// One page of the records matching `query`, in its order.
@@ -43,7 +52,7 @@ impl Log {
         let newest_first = query.order == Order::NewestFirst;
         let after = cursor.map(|c| c.after);
         let (mut candidates, mut stats) = self.candidates(query, snapshot, after);
-        candidates.sort_by_key(|(s, _)| {
+        candidates.sort_by_key(|(s, _, _)| {
             if newest_first {
                 -i128::from(s.max_time)
             } else {
@@ -57,7 +66,7 @@ impl Log {
             after,
             below_seq: snapshot,
         };
-        for (i, (bounds, segment)) in candidates.iter().enumerate() {
+        for (i, (bounds, segment, ix)) in candidates.iter().enumerate() {
             let best: Key = if newest_first {
                 (bounds.max_time, segment.next_seq().min(snapshot) - 1)
             } else {
@@ -67,7 +76,7 @@ impl Log {
                 stats.segments_skipped += candidates.len() - i;
                 break;
             }
-            let ix = self.segment_index(segment)?;
+            let ix = self.pinned_index(segment, ix)?;
             let keys = ix
                 .searcher()
                 .search(&*compiled, &collector)
@@ -79,7 +88,10 @@ impl Log {
         let hits = keys
             .par_iter()
             .map(|&key| self.fetch_hit(query, key))
-            .collect::<Result<Vec<Hit>>>()?;
+            .collect::<Result<Vec<Option<Hit>>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         let next_cursor = (keys.len() == query.limit).then(|| {
             Cursor {
                 order: query.order,
@@ -229,8 +241,8 @@ impl Log {
         stats.segments_searched = candidates.len();
         let parts = candidates
             .par_iter()
-            .map(|(_, segment)| {
-                let ix = self.segment_index(segment)?;
+            .map(|(_, segment, ix)| {
+                let ix = self.pinned_index(segment, ix)?;
                 let collector = Count {
                     field: field.map(ExactField::column),
                     interval,
@@ -253,21 +265,27 @@ impl Log {
     }
 
     /// The segments below `snapshot` whose time bounds meet the query's
-    /// range (and lie on the far side of the cursor), with their bounds.
-    fn candidates(
-        &self,
-        query: &Query,
-        snapshot: u64,
-        after: Option<Key>,
-    ) -> (Vec<(SegmentStats, Segment)>, SearchStats) {
-        let view = self.view.read().clone();
-        let total = view.len();
+    /// range (and lie on the far side of the cursor), with their bounds and
+    /// their indexes.
+    ///
+    /// The indexes are pinned with the view, under its read lock:
+    /// compaction and erasure swap segments and indexes together under its
+    /// write lock, so a search never pairs a segment with the index of
+    /// another (which would miss or count records twice).
+    fn candidates(&self, query: &Query, snapshot: u64, after: Option<Key>) -> Candidates {
+        let pinned: Vec<(Segment, Option<Arc<SegmentIndex>>)> = {
+            let view = self.view.read();
+            view.iter()
+                .map(|s| (s.clone(), self.index.segment(s.first_seq())))
+                .collect()
+        };
+        let total = pinned.len();
         let newest_first = query.order == Order::NewestFirst;
-        let candidates: Vec<(SegmentStats, Segment)> = view
+        let candidates: Vec<Candidate> = pinned
             .into_iter()
-            .filter(|s| s.first_seq() < snapshot)
-            .map(|s| (s.stats(), s))
-            .filter(|(b, _)| {
+            .filter(|(s, _)| s.first_seq() < snapshot)
+            .map(|(s, ix)| (s.stats(), s, ix))
+            .filter(|(b, _, _)| {
                 b.records > 0
                     && query.from.is_none_or(|from| b.max_time >= from)
                     && query.to.is_none_or(|to| b.min_time < to)
@@ -288,9 +306,13 @@ impl Log {
         (candidates, stats)
     }
 
-    /// The index of a segment below the watermark.
-    fn segment_index(&self, segment: &Segment) -> Result<Arc<SegmentIndex>> {
-        self.index.segment(segment.first_seq()).ok_or_else(|| {
+    /// The index pinned for a segment below the watermark.
+    fn pinned_index(
+        &self,
+        segment: &Segment,
+        ix: &Option<Arc<SegmentIndex>>,
+    ) -> Result<Arc<SegmentIndex>> {
+        ix.clone().ok_or_else(|| {
             self.index_error(format!("segment {} has no index", segment.first_seq()))
         })
     }
@@ -303,9 +325,14 @@ impl Log {
         }
     }
 
-    /// Reads the record at `key` and checks it against the query.
-    fn fetch_hit(&self, query: &Query, (time, seq): Key) -> Result<Hit> {
+    /// Reads the record at `key` and checks it against the query; `None`
+    /// when it was erased since the search pinned its indexes (a redacted
+    /// record is never indexed).
+    fn fetch_hit(&self, query: &Query, (time, seq): Key) -> Result<Option<Hit>> {
         let record = self.read(seq)?;
+        if matches!(record.body, RecordBody::Redacted(_)) {
+            return Ok(None);
+        }
         let event = record
             .event()
             .map_err(|reason| Error::corrupted(&self.dir, seq, reason))?;
@@ -318,7 +345,7 @@ impl Log {
                 "the index returned seq {seq}, whose stored record does not match the query; rebuild the index"
             )));
         }
-        Ok(Hit { record, event })
+        Ok(Some(Hit { record, event }))
     }
 }
 

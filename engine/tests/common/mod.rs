@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 
 use stele_engine::{

@@ -1,0 +1,229 @@
+//! A log's retention settings, legal holds, and the one way sealed segments
+//! leave local storage: [`Log::remove_front`].
+//!
+//! The retention lock and the holds are checked here, at the moment of
+//! removal, against the manifest as it is then; no caller (the scheduler, an
+//! admin call, a test) can remove a protected segment.
+
+use super::{Log, RetentionPolicy, Segment};
+use crate::archive::entry::ArchivedSegment;
+use crate::error::{Error, Result};
+use crate::faults::Step;
+use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::retention::plan::protection;
+use crate::retention::{Anchor, Hold, PlannedRemoval, Removal, RetentionPlan, plan, scope_name};
+
+impl Log {
+    /// A copy of the manifest as last saved: policy, holds, anchor, archived
+    /// and restored segments.
+    pub fn manifest(&self) -> Manifest {
+        self.manifest.lock().clone()
+    }
+
+    /// Sets `max_age_ms` and `max_bytes` (`None` removes a limit). The
+    /// retention lock is not changed here: see [`Log::raise_lock`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a zero limit; I/O errors saving the
+    /// manifest.
+    pub fn set_retention(
+        &self,
+        max_age_ms: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<RetentionPolicy> {
+        self.update_manifest(|m| {
+            m.policy.retention.max_age_ms = max_age_ms;
+            m.policy.retention.max_bytes = max_bytes;
+            m.policy.validate()?;
+            Ok(m.policy.retention)
+        })
+    }
+
+    /// Raises the retention lock to `lock_ms`.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when `lock_ms` is below the current lock: a lock is
+    /// never lowered or removed. [`Error::InvalidArgument`] for 0.
+    pub fn raise_lock(&self, lock_ms: u64) -> Result<RetentionPolicy> {
+        self.update_manifest(|m| {
+            if let Some(current) = m.policy.retention.lock_ms
+                && lock_ms < current
+            {
+                return Err(Error::Refused(format!(
+                    "log `{}` has a retention lock of {current} ms; it can be raised, never lowered (asked {lock_ms} ms)",
+                    m.name
+                )));
+            }
+            m.policy.retention.lock_ms = Some(lock_ms);
+            m.policy.validate()?;
+            Ok(m.policy.retention)
+        })
+    }
+
+    /// Sets a legal hold on the log (`segment` `None`) or on the segment
+    /// starting at `segment`, replacing any hold on the same scope.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when no such segment is stored or
+    /// archived, or the reason is empty.
+    pub fn set_hold(&self, segment: Option<u64>, reason: &str, by: &str) -> Result<Hold> {
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("hold reason", "must not be empty"));
+        }
+        let known = |m: &Manifest, first: u64| {
+            self.view.read().iter().any(|s| s.first_seq() == first)
+                || m.archived.iter().any(|a| a.first_seq == first)
+        };
+        let hold = Hold {
+            segment,
+            reason: reason.to_string(),
+            set_by: by.to_string(),
+            set_ns: self.ctx.clock.now_ns(),
+        };
+        self.update_manifest(|m| {
+            if let Some(first) = segment
+                && !known(m, first)
+            {
+                return Err(Error::invalid(
+                    "segment",
+                    format!("log `{}` has no segment starting at seq {first}", m.name),
+                ));
+            }
+            m.holds.retain(|h| h.segment != segment);
+            m.holds.push(hold.clone());
+            Ok(hold.clone())
+        })
+    }
+
+    /// Lifts the legal hold on the log (`segment` `None`) or on a segment;
+    /// returns the hold lifted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when there is no such hold.
+    pub fn lift_hold(&self, segment: Option<u64>) -> Result<Hold> {
+        self.update_manifest(|m| {
+            let i = m
+                .holds
+                .iter()
+                .position(|h| h.segment == segment)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "hold",
+                        format!("log `{}` has no hold on {}", m.name, scope_name(segment)),
+                    )
+                })?;
+            Ok(m.holds.remove(i))
+        })
+    }
+
+    /// What applying the retention policy now would remove, and what
+    /// protects the first due segment it would not.
+    pub fn retention_plan(&self) -> RetentionPlan {
+        let segments = self.segments();
+        let m = self.manifest.lock();
+        plan(
+            &segments,
+            &m.policy.retention,
+            &m.holds,
+            self.ctx.clock.now_ns(),
+            |first| m.restored.get(&first).copied(),
+        )
+    }
+
+    /// Removes the oldest local segment, which must be `planned`: checks the
+    /// lock and the holds again, commits the removal to the manifest (a new
+    /// signed anchor, and `archived` when it was archived first), then
+    /// deletes the file and its index. Returns the removal recorded.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] when the segment is protected or is no longer the
+    /// oldest sealed segment as planned; I/O errors (the removal then
+    /// finishes at the next open once committed).
+    pub fn remove_front(
+        &self,
+        planned: &PlannedRemoval,
+        archived: Option<ArchivedSegment>,
+    ) -> Result<Removal> {
+        let _seal = self.seal_lock.lock();
+        let segments = self.segments();
+        let Some(front) = segments.first().filter(|s| {
+            s.first_seq == planned.first_seq
+                && s.next_seq == planned.next_seq
+                && s.state == super::SegmentState::Sealed
+        }) else {
+            return Err(Error::Refused(format!(
+                "segment {}..{} of log `{}` is no longer the oldest sealed segment",
+                planned.first_seq, planned.next_seq, self.name
+            )));
+        };
+        let Some(Segment::Sealed(sealed)) = self.view.read().first().cloned() else {
+            unreachable!("the front segment was listed as sealed");
+        };
+        let now = self.ctx.clock.now_ns();
+        let fault = |step| {
+            self.ctx
+                .faults
+                .before(step)
+                .map_err(Error::io("remove segment", &front.path))
+        };
+        fault(Step::Commit)?;
+        let removal = self.update_manifest(|m| {
+            if let Some(reason) =
+                protection(front, &m.policy.retention, &m.holds, now, &|first| {
+                    m.restored.get(&first).copied()
+                })
+            {
+                return Err(Error::Refused(format!(
+                    "segment {}..{} of log `{}` may not leave local storage: {reason}",
+                    front.first_seq, front.next_seq, m.name
+                )));
+            }
+            let removal = Removal {
+                first_seq: front.first_seq,
+                next_seq: front.next_seq,
+                last_chain_hash: sealed.last_chain_hash(),
+                min_ingest: front.stats.min_ingest,
+                max_ingest: front.stats.max_ingest,
+                bytes: front.file_bytes,
+                rule: planned.rule,
+                archived: archived.as_ref().map(|a| a.location.clone()),
+                time: now,
+            };
+            let mut removals = m.anchor.take().map(|a| a.removals).unwrap_or_default();
+            removals.push(removal.clone());
+            m.anchor = Some(Anchor::sign(
+                &self.ctx.signer,
+                (&m.name, m.log_id),
+                (removal.next_seq, removal.last_chain_hash),
+                removals,
+                now,
+            ));
+            if let Some(entry) = archived.clone() {
+                m.archived.retain(|a| a.first_seq != entry.first_seq);
+                m.archived.push(entry);
+            }
+            m.restored.remove(&front.first_seq);
+            Ok(removal)
+        })?;
+        self.view.write().remove(0);
+        self.index.forget(front.first_seq);
+        fault(Step::DeleteLocal)?;
+        super::open::remove_segment_files(&self.dir, front.first_seq, &front.path)?;
+        tracing::info!(log = %self.name, first_seq = front.first_seq, next_seq = front.next_seq, rule = %planned.rule, archived = ?removal.archived, "segment left local storage");
+        Ok(removal)
+    }
+
+    /// Applies `change` to a copy of the manifest and saves it; the log's
+    /// manifest changes only when the save succeeds.
+    pub(crate) fn update_manifest<T>(
+        &self,
+        change: impl FnOnce(&mut Manifest) -> Result<T>,
+    ) -> Result<T> {
+        let mut current = self.manifest.lock();
+        let mut next = current.clone();
+        let out = change(&mut next)?;
+        next.save(&self.dir.join(MANIFEST_FILE))?;
+        *current = next;
+        Ok(out)
+    }
+}
