@@ -67,6 +67,7 @@ pub use log::{
 pub use query::{ExactField, Filter, Hit, Order, Page, Query};
 pub use record::{Receipt, Record, RecordBody};
 pub use segment::SealOptions;
+pub use store::erase::StoreEraseReport;
 pub use store::retention::{ApplyOptions, RetentionProgress, RetentionReport};
 pub use store::{SYSTEM_LOG, Store, StoreOptions};
 pub use archive::entry::ArchivedSegment;

@@ -35,6 +35,7 @@ use crate::maintenance::{Background, Priority, Signal, maintain};
 use crate::segment::BlockCache;
 use crate::segment::cache::DEFAULT_CACHE_BYTES;
 
+pub mod erase;
 pub mod retention;
 
 /// Name of the lock file in the data directory.

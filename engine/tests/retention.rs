@@ -484,3 +484,94 @@ fn a_failure_at_any_archival_step_loses_nothing() {
         all_records_somewhere(data.path(), archive.path(), &key);
     }
 }
+
+#[test]
+fn erasure_reaches_archived_copies() {
+    use stele_engine::segment::SealedSegment;
+    use stele_engine::{EraseOptions, ExactField, Filter, Query, RecordBody};
+
+    let data = tempfile::tempdir().unwrap();
+    let archive_dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let target = ArchiveTarget::Local {
+        path: archive_dir.path().to_path_buf(),
+    };
+    let store = Store::open_with(data.path(), options(&clock, target)).unwrap();
+    let log = store
+        .create_log(
+            "audit",
+            policy(RetentionPolicy {
+                max_age_ms: Some(25 * 60_000),
+                ..RetentionPolicy::default()
+            }),
+        )
+        .unwrap();
+    fill(&log, &clock);
+    let before: Vec<_> = log.scan(.., Direction::Forward).map(Result::unwrap).collect();
+    assert_eq!(apply(&store, "audit"), [0, 100, 200, 300]);
+
+    let query = Query {
+        filters: vec![Filter {
+            field: ExactField::ActorId,
+            values: vec!["user-3".into()],
+        }],
+        ..Query::default()
+    };
+    let erase = |dry_run| EraseOptions {
+        dry_run,
+        reason: "GDPR request 311".into(),
+        requested_by: "dpo".into(),
+    };
+    let dry = store.erase("audit", &query, &erase(true), &mut |_| {}).unwrap();
+    assert_eq!(dry.archived_in_range, [0, 100, 200, 300]);
+    assert!(dry.restored.is_empty());
+    assert_eq!(log.first_seq(), 400, "a dry run restores nothing");
+
+    let report = store.erase("audit", &query, &erase(false), &mut |_| {}).unwrap();
+    let expected: Vec<u64> = (0..600).filter(|i| i % 11 == 3).collect();
+    assert_eq!(report.local.seqs, expected);
+    assert_eq!(report.restored, [0, 100, 200, 300]);
+    assert_eq!(report.rearchived, [0, 100, 200, 300]);
+    for record in &before {
+        let now = log.read(record.seq).unwrap();
+        if expected.contains(&record.seq) {
+            assert_eq!(now.body, RecordBody::Redacted(record.body_digest()));
+        } else {
+            assert_eq!(&now, record);
+        }
+    }
+    assert_verifies(&store, &log, Some(0));
+
+    // The archived copies hold the erased version, with no stale index
+    // files, and the archive checks out on its own.
+    let archive = store.archive().unwrap();
+    for entry in &log.manifest().archived {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), archive.get(&entry.segment_key).unwrap()).unwrap();
+        let segment = SealedSegment::open(file.path()).unwrap();
+        for (record, _) in segment.read(entry.first_seq, entry.next_seq).unwrap() {
+            let erased = matches!(record.body, RecordBody::Redacted(_));
+            assert_eq!(erased, expected.contains(&record.seq), "seq {}", record.seq);
+        }
+        let prefix = format!("audit/{:020}.index/", entry.first_seq);
+        assert_eq!(archive.list(&prefix).unwrap(), entry.index_keys);
+    }
+    let reports = check_archive(archive, Some(&store.public_key()), None, &mut |_| {}).unwrap();
+    assert_eq!(reports[0].failures, Vec::<String>::new());
+
+    // Recorded with who asked and why.
+    let system = store.system_log().unwrap();
+    let erased: Vec<_> = system
+        .scan(.., Direction::Forward)
+        .map(|r| r.unwrap().event().unwrap().unwrap())
+        .filter(|e| e.action == "retention.erase")
+        .collect();
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0].actor.id, "dpo");
+    assert!(erased[0].message.contains("GDPR request 311"));
+    assert_eq!(erased[0].details.as_ref().unwrap()["records"], expected.len());
+
+    // The restored segments were kept for no time: retention takes them again.
+    assert_eq!(apply(&store, "audit"), [0, 100, 200, 300]);
+    assert_verifies(&store, &log, Some(400));
+}

@@ -114,6 +114,34 @@ impl Log {
         Ok(entry)
     }
 
+    /// Archives again a local segment that is already archived and was
+    /// rewritten (erased): the new file, index and entry overwrite the old
+    /// ones, index files of the old version are deleted from the archive,
+    /// and the manifest's entry is replaced.
+    ///
+    /// # Errors
+    /// As [`Log::archive_segment`].
+    pub fn rearchive(&self, archive: &ObjectArchive, first_seq: u64) -> Result<ArchivedSegment> {
+        let old = self
+            .manifest()
+            .archived
+            .into_iter()
+            .find(|a| a.first_seq == first_seq);
+        let entry = self.archive_segment(archive, first_seq)?;
+        if let Some(old) = old {
+            for key in old.index_keys.iter().filter(|k| !entry.index_keys.contains(k)) {
+                archive.delete(key)?;
+            }
+        }
+        self.update_manifest(|m| {
+            m.archived.retain(|a| a.first_seq != first_seq);
+            m.archived.push(entry.clone());
+            m.archived.sort_by_key(|a| a.first_seq);
+            Ok(())
+        })?;
+        Ok(entry)
+    }
+
     /// Restores the archived segment starting at `first_seq`, and every
     /// archived segment after it up to the local log's start, from
     /// `archive`; retention keeps them until `keep_until` (nanoseconds since

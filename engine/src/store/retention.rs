@@ -200,7 +200,7 @@ impl Inner {
 }
 
 /// An event for `_system` about segments `first..next` of `log`.
-fn system_event(
+pub(super) fn system_event(
     action: &str,
     by: &str,
     log: &Log,
