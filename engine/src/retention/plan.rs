@@ -181,7 +181,7 @@ pub fn humanize_ms(ms: u64) -> String {
     ];
     UNITS
         .iter()
-        .find(|(size, _)| ms >= *size && ms % size == 0)
+        .find(|(size, _)| ms >= *size && ms.is_multiple_of(*size))
         .map_or_else(|| format!("{ms}ms"), |(size, unit)| format!("{}{unit}", ms / size))
 }
 
