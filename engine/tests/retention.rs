@@ -76,9 +76,7 @@ fn system_actions(store: &Store, action: &str) -> usize {
         .system_log()
         .unwrap()
         .scan(.., Direction::Forward)
-        .filter(|r| {
-            r.as_ref().unwrap().event().unwrap().unwrap().action == action
-        })
+        .filter(|r| r.as_ref().unwrap().event().unwrap().unwrap().action == action)
         .count()
 }
 
@@ -107,7 +105,14 @@ fn segments_leave_by_age_and_size_and_verify_passes_after() {
     let plan = log.retention_plan();
     assert_eq!(plan.remove.len(), 1, "{plan:?}");
     let dry = store
-        .apply_retention("audit", &ApplyOptions { dry_run: true, requested_by: "ops".into() }, &mut |_| {})
+        .apply_retention(
+            "audit",
+            &ApplyOptions {
+                dry_run: true,
+                requested_by: "ops".into(),
+            },
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!(dry.plan.remove.len(), 1);
     assert!(dry.removed.is_empty());
@@ -115,7 +120,11 @@ fn segments_leave_by_age_and_size_and_verify_passes_after() {
 
     assert_eq!(apply(&store, "audit"), [0]);
     assert_eq!(log.first_seq(), 100);
-    assert!(!log_dir(dir.path(), "audit").join("segments/00000000000000000000.seg").exists());
+    assert!(
+        !log_dir(dir.path(), "audit")
+            .join("segments/00000000000000000000.seg")
+            .exists()
+    );
     assert!(matches!(log.read(50), Err(Error::SeqOutOfRange { .. })));
     assert_eq!(log.read(100).unwrap().seq, 100);
     assert_verifies(&store, &log, Some(100));
@@ -126,7 +135,10 @@ fn segments_leave_by_age_and_size_and_verify_passes_after() {
     assert_verifies(&store, &log, Some(300));
     // Searches see only what is left.
     let page = log
-        .search(&stele_engine::Query { limit: 1000, ..Default::default() })
+        .search(&stele_engine::Query {
+            limit: 1000,
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(page.hits.len(), 300);
     assert!(page.hits.iter().all(|h| h.record.seq >= 300));
@@ -175,7 +187,10 @@ fn the_lock_and_holds_stop_removal_whoever_asks() {
     // At START+60m segments 0..=3 are 60, 50, 40, 30 min old (at or past
     // the 30 min lock); segment 4, 20 min old, is due by age but locked.
     let plan = log.retention_plan();
-    assert_eq!(plan.remove.iter().map(|r| r.first_seq).collect::<Vec<_>>(), [0, 100, 200, 300]);
+    assert_eq!(
+        plan.remove.iter().map(|r| r.first_seq).collect::<Vec<_>>(),
+        [0, 100, 200, 300]
+    );
 
     // The lock can be raised, never lowered.
     log.raise_lock(HOUR).unwrap();
@@ -185,10 +200,17 @@ fn the_lock_and_holds_stop_removal_whoever_asks() {
     assert_eq!(log.policy().retention.lock_ms, Some(HOUR));
 
     let plan = log.retention_plan();
-    assert_eq!(plan.remove.iter().map(|r| r.first_seq).collect::<Vec<_>>(), [0]);
+    assert_eq!(
+        plan.remove.iter().map(|r| r.first_seq).collect::<Vec<_>>(),
+        [0]
+    );
     let blocked = plan.blocked.clone().unwrap();
     assert_eq!(blocked.first_seq, 100);
-    assert!(blocked.reason.contains("retention lock of 1h"), "{}", blocked.reason);
+    assert!(
+        blocked.reason.contains("retention lock of 1h"),
+        "{}",
+        blocked.reason
+    );
 
     // The engine refuses a removal the lock forbids, even one planned
     // before the lock was raised.
@@ -203,16 +225,28 @@ fn the_lock_and_holds_stop_removal_whoever_asks() {
     // A hold on the log blocks everything, even past the lock.
     log.set_hold(None, "case 2026-17", "legal").unwrap();
     clock.advance(Duration::from_secs(5 * 3600));
-    let report = store.apply_retention("audit", &by("ops"), &mut |_| {}).unwrap();
+    let report = store
+        .apply_retention("audit", &by("ops"), &mut |_| {})
+        .unwrap();
     assert!(report.removed.is_empty());
-    assert!(report.plan.blocked.unwrap().reason.contains("legal hold on the log (case 2026-17"));
+    assert!(
+        report
+            .plan
+            .blocked
+            .unwrap()
+            .reason
+            .contains("legal hold on the log (case 2026-17")
+    );
     assert_eq!(log.first_seq(), 0);
 
     // A hold on segment 200 lets 0 and 100 go, and stops there.
     log.set_hold(Some(200), "case 2026-18", "legal").unwrap();
     log.lift_hold(None).unwrap();
     assert!(log.lift_hold(None).is_err(), "no hold left on the log");
-    assert!(log.set_hold(Some(201), "x", "legal").is_err(), "no such segment");
+    assert!(
+        log.set_hold(Some(201), "x", "legal").is_err(),
+        "no such segment"
+    );
     assert_eq!(apply(&store, "audit"), [0, 100]);
     assert_eq!(log.first_seq(), 200);
     log.lift_hold(Some(200)).unwrap();
@@ -264,7 +298,10 @@ fn a_segment_removed_by_hand_fails_verification() {
     std::fs::remove_file(copy.path().join("segments/00000000000000000300.seg")).unwrap();
     let report = stele_engine::verify_log_dir(copy.path(), 0..u64::MAX, Some(&key)).unwrap();
     let reason = report.failure.unwrap().reason;
-    assert!(reason.contains("seqs 300..400: they are missing"), "{reason}");
+    assert!(
+        reason.contains("seqs 300..400: they are missing"),
+        "{reason}"
+    );
 
     // The anchor moved by hand (as if more had been removed) no longer
     // verifies against the key.
@@ -280,7 +317,10 @@ fn a_segment_removed_by_hand_fails_verification() {
     std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
     let report = stele_engine::verify_log_dir(copy.path(), 0..u64::MAX, Some(&key)).unwrap();
     let failure = report.failure.expect("a forged anchor is found");
-    assert!(failure.reason.contains("anchor does not verify"), "{failure}");
+    assert!(
+        failure.reason.contains("anchor does not verify"),
+        "{failure}"
+    );
 
     // And the untouched log verifies.
     let report = stele_engine::verify_log_dir(&audit, 0..u64::MAX, Some(&key)).unwrap();
@@ -304,10 +344,17 @@ fn archive_and_restore(target: ArchiveTarget) {
         )
         .unwrap();
     fill(&log, &clock);
-    let before: Vec<_> = log.scan(.., Direction::Forward).map(Result::unwrap).collect();
-    let receipts: Vec<_> = (0..600).map(|s| log.read_with_receipt(s).unwrap().1).collect();
+    let before: Vec<_> = log
+        .scan(.., Direction::Forward)
+        .map(Result::unwrap)
+        .collect();
+    let receipts: Vec<_> = (0..600)
+        .map(|s| log.read_with_receipt(s).unwrap().1)
+        .collect();
 
-    let report = store.apply_retention("audit", &by("ops"), &mut |_| {}).unwrap();
+    let report = store
+        .apply_retention("audit", &by("ops"), &mut |_| {})
+        .unwrap();
     assert!(report.archives);
     assert_eq!(report.removed.len(), 4);
     assert!(report.removed.iter().all(|r| r.archived.is_some()));
@@ -327,9 +374,18 @@ fn archive_and_restore(target: ArchiveTarget) {
 
     // Restore from seq 150: segments 100..400 come back, read-only.
     let restored = store
-        .restore_segment("audit", 150, Duration::from_secs(3600), "auditor", &mut |_| {})
+        .restore_segment(
+            "audit",
+            150,
+            Duration::from_secs(3600),
+            "auditor",
+            &mut |_| {},
+        )
         .unwrap();
-    assert_eq!(restored.iter().map(|a| a.first_seq).collect::<Vec<_>>(), [100, 200, 300]);
+    assert_eq!(
+        restored.iter().map(|a| a.first_seq).collect::<Vec<_>>(),
+        [100, 200, 300]
+    );
     assert_eq!(log.first_seq(), 100);
     assert_eq!(system_actions(&store, "retention.restore"), 3);
     for seq in 100..600 {
@@ -338,19 +394,41 @@ fn archive_and_restore(target: ArchiveTarget) {
         assert_eq!(receipt, receipts[seq as usize]);
     }
     let page = log
-        .search(&stele_engine::Query { limit: 1000, ..Default::default() })
+        .search(&stele_engine::Query {
+            limit: 1000,
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(page.hits.len(), 500);
     assert_verifies(&store, &log, Some(100));
     // Kept for an hour: retention leaves the restored segments alone.
-    assert!(store.apply_retention("audit", &by("ops"), &mut |_| {}).unwrap().removed.is_empty());
+    assert!(
+        store
+            .apply_retention("audit", &by("ops"), &mut |_| {})
+            .unwrap()
+            .removed
+            .is_empty()
+    );
     clock.advance(Duration::from_secs(3601));
-    let removed = store.apply_retention("audit", &by("ops"), &mut |_| {}).unwrap().removed;
-    assert_eq!(removed.len(), 5, "100..600 minus the active one, all old now");
+    let removed = store
+        .apply_retention("audit", &by("ops"), &mut |_| {})
+        .unwrap()
+        .removed;
+    assert_eq!(
+        removed.len(),
+        5,
+        "100..600 minus the active one, all old now"
+    );
     assert_verifies(&store, &log, Some(600));
     // Restored segments survive a restart.
     let restored = store
-        .restore_segment("audit", 0, Duration::from_secs(3600), "auditor", &mut |_| {})
+        .restore_segment(
+            "audit",
+            0,
+            Duration::from_secs(3600),
+            "auditor",
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!(restored.len(), 6);
     drop(log);
@@ -358,7 +436,10 @@ fn archive_and_restore(target: ArchiveTarget) {
     let store = Store::open_with(dir.path(), options(&clock, ArchiveTarget::None)).unwrap();
     let log = store.log("audit").unwrap();
     assert_eq!(log.first_seq(), 0);
-    let after: Vec<_> = log.scan(..600, Direction::Forward).map(Result::unwrap).collect();
+    let after: Vec<_> = log
+        .scan(..600, Direction::Forward)
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(after, before);
     assert_verifies(&store, &log, Some(0));
 }
@@ -407,9 +488,11 @@ fn all_records_somewhere(data: &Path, archive: &Path, key: &ed25519_dalek::Verif
     .unwrap();
     let log = store.log("audit").unwrap();
     let mut seqs: HashSet<u64> = (log.first_seq()..log.visible_seq()).collect();
-    let objects = ObjectArchive::open(&ArchiveTarget::Local { path: archive.to_path_buf() })
-        .unwrap()
-        .unwrap();
+    let objects = ObjectArchive::open(&ArchiveTarget::Local {
+        path: archive.to_path_buf(),
+    })
+    .unwrap()
+    .unwrap();
     for report in check_archive(&objects, Some(key), None, &mut |_| {}).unwrap() {
         assert_eq!(report.failures, Vec::<String>::new());
         seqs.extend(report.first_seq..report.next_seq);
@@ -461,20 +544,32 @@ fn a_failure_at_any_archival_step_loses_nothing() {
         let err = store
             .apply_retention("audit", &by("ops"), &mut |_| {})
             .unwrap_err();
-        assert!(err.to_string().contains("injected failure"), "{step}: {err}");
+        assert!(
+            err.to_string().contains("injected failure"),
+            "{step}: {err}"
+        );
         let committed = matches!(step, Step::DeleteLocal);
         assert_eq!(log.first_seq(), if committed { 100 } else { 0 }, "{step}");
         // The segment's file is still there: only a committed removal
         // deletes it, and that one is finished at the next open.
         let first = log_dir(data.path(), "audit").join("segments/00000000000000000000.seg");
-        assert!(first.exists(), "{step}: the only local copy stays until the removal is committed");
+        assert!(
+            first.exists(),
+            "{step}: the only local copy stays until the removal is committed"
+        );
         drop(log);
         drop(store);
         // A crash here: reopen, check nothing is lost, then finish the job.
         all_records_somewhere(data.path(), archive.path(), &key);
-        assert_eq!(first.exists(), !committed, "{step}: recovery finishes a committed removal only");
+        assert_eq!(
+            first.exists(),
+            !committed,
+            "{step}: recovery finishes a committed removal only"
+        );
         let store = Store::open_with(data.path(), options(&clock, target)).unwrap();
-        let report = store.apply_retention("audit", &by("ops"), &mut |_| {}).unwrap();
+        let report = store
+            .apply_retention("audit", &by("ops"), &mut |_| {})
+            .unwrap();
         assert_eq!(
             report.removed.len(),
             if committed { 3 } else { 4 },
@@ -507,7 +602,10 @@ fn erasure_reaches_archived_copies() {
         )
         .unwrap();
     fill(&log, &clock);
-    let before: Vec<_> = log.scan(.., Direction::Forward).map(Result::unwrap).collect();
+    let before: Vec<_> = log
+        .scan(.., Direction::Forward)
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(apply(&store, "audit"), [0, 100, 200, 300]);
 
     let query = Query {
@@ -522,12 +620,16 @@ fn erasure_reaches_archived_copies() {
         reason: "GDPR request 311".into(),
         requested_by: "dpo".into(),
     };
-    let dry = store.erase("audit", &query, &erase(true), &mut |_| {}).unwrap();
+    let dry = store
+        .erase("audit", &query, &erase(true), &mut |_| {})
+        .unwrap();
     assert_eq!(dry.archived_in_range, [0, 100, 200, 300]);
     assert!(dry.restored.is_empty());
     assert_eq!(log.first_seq(), 400, "a dry run restores nothing");
 
-    let report = store.erase("audit", &query, &erase(false), &mut |_| {}).unwrap();
+    let report = store
+        .erase("audit", &query, &erase(false), &mut |_| {})
+        .unwrap();
     let expected: Vec<u64> = (0..600).filter(|i| i % 11 == 3).collect();
     assert_eq!(report.local.seqs, expected);
     assert_eq!(report.restored, [0, 100, 200, 300]);
@@ -569,7 +671,10 @@ fn erasure_reaches_archived_copies() {
     assert_eq!(erased.len(), 1);
     assert_eq!(erased[0].actor.id, "dpo");
     assert!(erased[0].message.contains("GDPR request 311"));
-    assert_eq!(erased[0].details.as_ref().unwrap()["records"], expected.len());
+    assert_eq!(
+        erased[0].details.as_ref().unwrap()["records"],
+        expected.len()
+    );
 
     // The restored segments were kept for no time: retention takes them again.
     assert_eq!(apply(&store, "audit"), [0, 100, 200, 300]);

@@ -102,13 +102,10 @@ fn check_log(
     };
     let mut entries = Vec::new();
     for k in entry_keys {
-        match archive
-            .get(k)
-            .and_then(|bytes| {
-                serde_json::from_slice::<ArchivedSegment>(&bytes).map_err(|e| {
-                    Error::archive(archive.location(k), format!("not a valid entry: {e}"))
-                })
-            }) {
+        match archive.get(k).and_then(|bytes| {
+            serde_json::from_slice::<ArchivedSegment>(&bytes)
+                .map_err(|e| Error::archive(archive.location(k), format!("not a valid entry: {e}")))
+        }) {
             Ok(entry) => entries.push(entry),
             Err(e) => report.failures.push(e.to_string()),
         }

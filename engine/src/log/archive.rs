@@ -35,11 +35,27 @@ impl Log {
     /// # Errors
     /// [`Error::InvalidArgument`] when no sealed segment starts there;
     /// [`Error::Archive`] naming the object that failed or differs.
-    pub fn archive_segment(&self, archive: &ObjectArchive, first_seq: u64) -> Result<ArchivedSegment> {
-        let sealed = self.sealed_segment(first_seq)?;
+    pub fn archive_segment(
+        &self,
+        archive: &ObjectArchive,
+        first_seq: u64,
+    ) -> Result<ArchivedSegment> {
+        // Read the file and its index under the seal lock, so that a
+        // compaction or erasure cannot swap them mid-read; upload without it.
+        let (sealed, bytes, index_files) = {
+            let _seal = self.seal_lock.lock();
+            let sealed = self.sealed_segment(first_seq)?;
+            let path = sealed.path();
+            let bytes = std::fs::read(path).map_err(Error::io("read", path))?;
+            (sealed.clone(), bytes, self.index_files(first_seq)?)
+        };
         let path = sealed.path().to_path_buf();
-        let fault = |step| self.ctx.faults.before(step).map_err(Error::io("archive", &path));
-        let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
+        let fault = |step| {
+            self.ctx
+                .faults
+                .before(step)
+                .map_err(Error::io("archive", &path))
+        };
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
         let file_bytes = bytes.len() as u64;
         let seg_key = segment_key(&self.name, first_seq);
@@ -48,16 +64,10 @@ impl Log {
         archive.put(&seg_key, bytes)?;
 
         fault(Step::UploadIndex)?;
-        let index_dir = self.dir.join(INDEX_DIR).join(format!("{first_seq:020}"));
         let mut index_keys = Vec::new();
-        for entry in std::fs::read_dir(&index_dir).map_err(Error::io("list", &index_dir))? {
-            let file = entry.map_err(Error::io("list", &index_dir))?.path();
-            let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            if !file.is_file() || name.ends_with(".lock") {
-                continue;
-            }
+        for (name, content) in index_files {
             let key = format!("{}{name}", index_prefix(&self.name, first_seq));
-            archive.put(&key, std::fs::read(&file).map_err(Error::io("read", &file))?)?;
+            archive.put(&key, content)?;
             index_keys.push(key);
         }
         index_keys.sort();
@@ -102,8 +112,10 @@ impl Log {
                 "the copy read back differs from the local file",
             ));
         }
-        let entry_back: ArchivedSegment = serde_json::from_slice(&archive.get(&ekey)?)
-            .map_err(|e| Error::archive(archive.location(&ekey), format!("not a valid entry: {e}")))?;
+        let entry_back: ArchivedSegment =
+            serde_json::from_slice(&archive.get(&ekey)?).map_err(|e| {
+                Error::archive(archive.location(&ekey), format!("not a valid entry: {e}"))
+            })?;
         if entry_back != entry {
             return Err(Error::archive(
                 archive.location(&ekey),
@@ -129,7 +141,11 @@ impl Log {
             .find(|a| a.first_seq == first_seq);
         let entry = self.archive_segment(archive, first_seq)?;
         if let Some(old) = old {
-            for key in old.index_keys.iter().filter(|k| !entry.index_keys.contains(k)) {
+            for key in old
+                .index_keys
+                .iter()
+                .filter(|k| !entry.index_keys.contains(k))
+            {
                 archive.delete(key)?;
             }
         }
@@ -163,7 +179,10 @@ impl Log {
         if first_seq >= start {
             return Err(Error::invalid(
                 "segment",
-                format!("seq {first_seq} of log `{}` is stored locally (the local log starts at {start})", self.name),
+                format!(
+                    "seq {first_seq} of log `{}` is stored locally (the local log starts at {start})",
+                    self.name
+                ),
             ));
         }
         let manifest = self.manifest();
@@ -198,11 +217,19 @@ impl Log {
 
     /// Brings one archived segment, which must end where the local log
     /// starts, back in front of it.
-    fn restore_one(&self, archive: &ObjectArchive, entry: &ArchivedSegment, keep_until: i64) -> Result<()> {
+    fn restore_one(
+        &self,
+        archive: &ObjectArchive,
+        entry: &ArchivedSegment,
+        keep_until: i64,
+    ) -> Result<()> {
         let bytes = archive.get(&entry.segment_key)?;
         let location = archive.location(&entry.segment_key);
         if <[u8; 32]>::from(Sha256::digest(&bytes)) != entry.sha256 {
-            return Err(Error::archive(location, "the archived file's SHA-256 differs from its manifest entry"));
+            return Err(Error::archive(
+                location,
+                "the archived file's SHA-256 differs from its manifest entry",
+            ));
         }
         let path = self
             .dir
@@ -214,7 +241,10 @@ impl Log {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
-                return Err(Error::archive(location, format!("the archived file does not open: {e}")));
+                return Err(Error::archive(
+                    location,
+                    format!("the archived file does not open: {e}"),
+                ));
             }
         };
         let front_prev = self.view.read().first().map(Segment::prev_chain_hash);
@@ -231,7 +261,10 @@ impl Log {
                 "the archived file's seqs or chain hashes do not join the local log",
             ));
         }
-        let index_dir = self.dir.join(INDEX_DIR).join(format!("{:020}", entry.first_seq));
+        let index_dir = self
+            .dir
+            .join(INDEX_DIR)
+            .join(format!("{:020}", entry.first_seq));
         self.download_index(archive, entry, &index_dir);
         let now = self.ctx.clock.now_ns();
         self.update_manifest(|m| {
@@ -255,7 +288,12 @@ impl Log {
 
     /// Downloads a restored segment's index files; on any failure the
     /// directory is removed and the index is rebuilt from the segment.
-    fn download_index(&self, archive: &ObjectArchive, entry: &ArchivedSegment, dir: &std::path::Path) {
+    fn download_index(
+        &self,
+        archive: &ObjectArchive,
+        entry: &ArchivedSegment,
+        dir: &std::path::Path,
+    ) {
         let result = (|| -> Result<()> {
             if dir.exists() {
                 std::fs::remove_dir_all(dir).map_err(Error::io("remove", dir))?;
@@ -265,7 +303,10 @@ impl Log {
             for key in &entry.index_keys {
                 let name = key.strip_prefix(&prefix).unwrap_or(key);
                 if name.contains('/') || name.starts_with('.') && name.len() <= 2 {
-                    return Err(Error::archive(archive.location(key), "not an index file name"));
+                    return Err(Error::archive(
+                        archive.location(key),
+                        "not an index file name",
+                    ));
                 }
                 let file = dir.join(name);
                 std::fs::write(&file, archive.get(key)?).map_err(Error::io("write", &file))?;
@@ -276,6 +317,28 @@ impl Log {
             tracing::warn!(log = %self.name, first_seq = entry.first_seq, %error, "archived index not usable; rebuilding it from the segment");
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+
+    /// The files of a sealed segment's index directory, by name (tantivy's
+    /// lock files aside).
+    fn index_files(&self, first_seq: u64) -> Result<Vec<(String, Vec<u8>)>> {
+        let dir = self.dir.join(INDEX_DIR).join(format!("{first_seq:020}"));
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
+            let file = entry.map_err(Error::io("list", &dir))?.path();
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if file.is_file() && !name.ends_with(".lock") {
+                files.push((
+                    name,
+                    std::fs::read(&file).map_err(Error::io("read", &file))?,
+                ));
+            }
+        }
+        Ok(files)
     }
 
     /// The sealed segment starting at `first_seq`.
@@ -290,7 +353,10 @@ impl Log {
             .ok_or_else(|| {
                 Error::invalid(
                     "segment",
-                    format!("log `{}` has no sealed segment starting at seq {first_seq}", self.name),
+                    format!(
+                        "log `{}` has no sealed segment starting at seq {first_seq}",
+                        self.name
+                    ),
                 )
             })
     }

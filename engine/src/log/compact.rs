@@ -34,11 +34,16 @@
 //! 7. the other members' files are deleted.
 //!
 //! At open, the `*.tmp` files are removed by the listing, and
-//! [`remove_leftovers`] removes staged index directories and the members a
+//! `remove_leftovers` removes staged index directories and the members a
 //! crash after step 4 left behind: a sealed file whose seqs lie inside the
 //! previous sealed file's, with the same chain hashes at both ends. A missing
 //! index is rebuilt by [`crate::index::LogIndex::open`], as always. So a
 //! crash before step 4 leaves the log as it was, and after it as it will be.
+//!
+//! # Locks
+//! Seal lock, then the manifest (held from the last check of holds through
+//! the swap, so that a hold set meanwhile is honoured), then the view, then
+//! the index map.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,7 @@ use crate::format::{FileHeader, SEG_MAGIC, SEG_VERSION};
 use crate::index::INDEX_DIR;
 use crate::manifest::Manifest;
 use crate::record::{BodyRef, Record, RecordBody};
+use crate::segment::layout::{FOOTER_LEN, Footer};
 use crate::segment::{SealedSegment, train_dictionary, write_sealed};
 
 /// Names the staged file and index directory of a compaction.
@@ -192,7 +198,7 @@ impl Log {
                     members
                         .iter()
                         .find_map(|s| keeps_identity(m, s.first_seq()))
-                        .map(|why| format!("segment {}", why))
+                        .map(|why| format!("segment {why}"))
                 },
                 &mut |done| report_progress(done, false),
             )?;
@@ -588,25 +594,28 @@ pub(crate) fn remove_leftovers(dir: &Path, sealed: &mut BTreeMap<u64, PathBuf>) 
             fsync_dir(&index_dir)?;
         }
     }
-    let mut container: Option<SealedSegment> = None;
+    // Only footers are read to find candidates: opening a sealed file
+    // loads its dictionary, and the open that follows does that anyway.
+    let mut container: Option<(&PathBuf, u64)> = None;
     let mut leftovers = Vec::new();
     for (&first, path) in sealed.iter() {
-        // A file that does not open is reported by the open that follows.
-        let Ok(segment) = SealedSegment::open(path) else {
+        // A file whose footer does not read is reported by the open that
+        // follows.
+        let Some(next) = next_seq_of(first, path) else {
             container = None;
             continue;
         };
-        if let Some(outer) = &container
-            && first < outer.next_seq()
-            && segment.next_seq() <= outer.next_seq()
+        if let Some((outer, end)) = container
+            && first < end
+            && next <= end
         {
-            if same_chain(outer, &segment) {
+            if same_chain(outer, path) {
                 leftovers.push((first, path.clone()));
                 continue;
             }
-            tracing::warn!(file = %path.display(), inside = %outer.path().display(), "a sealed file lies inside another whose chain differs; not removed");
+            tracing::warn!(file = %path.display(), inside = %outer.display(), "a sealed file lies inside another whose chain differs; not removed");
         }
-        container = Some(segment);
+        container = Some((path, next));
     }
     for (first, path) in leftovers {
         tracing::info!(file = %path.display(), "removing a segment merged into the previous one by a compaction interrupted by a crash");
@@ -616,9 +625,24 @@ pub(crate) fn remove_leftovers(dir: &Path, sealed: &mut BTreeMap<u64, PathBuf>) 
     Ok(())
 }
 
-/// Whether `inner`, whose seqs lie inside `outer`'s (after its first), has
-/// the chain hashes `outer` has around those seqs.
-fn same_chain(outer: &SealedSegment, inner: &SealedSegment) -> bool {
+/// The seq after the last record of the sealed file `path` named after
+/// `first`, from its footer alone.
+fn next_seq_of(first: u64, path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::End(-(FOOTER_LEN as i64))).ok()?;
+    let mut footer = [0u8; FOOTER_LEN];
+    file.read_exact(&mut footer).ok()?;
+    let records = Footer::decode(&footer).ok()?.stats.records;
+    first.checked_add(records)
+}
+
+/// Whether the sealed file `inner`, whose seqs lie inside those of the
+/// sealed file `outer`, has the chain hashes `outer` has around them.
+fn same_chain(outer: &Path, inner: &Path) -> bool {
+    let (Ok(outer), Ok(inner)) = (SealedSegment::open(outer), SealedSegment::open(inner)) else {
+        return false;
+    };
     let chain_after = |seq: u64| {
         outer
             .read(seq, seq + 1)

@@ -25,11 +25,11 @@
 //!   `always` policy, the last one made durable.
 
 pub mod append;
+pub mod archive;
 pub mod checkpoints;
 pub mod compact;
 pub mod dedup;
 pub mod erase;
-pub mod archive;
 pub mod indexing;
 pub mod open;
 pub mod policy;

@@ -289,7 +289,9 @@ pub(crate) fn remove_segment_files(dir: &Path, first_seq: u64, path: &Path) -> R
     // permission on the directory only.
     std::fs::remove_file(path).map_err(Error::io("remove", path))?;
     fsync_dir(&dir.join(SEGMENTS_DIR))?;
-    let index = dir.join(crate::index::INDEX_DIR).join(format!("{first_seq:020}"));
+    let index = dir
+        .join(crate::index::INDEX_DIR)
+        .join(format!("{first_seq:020}"));
     if index.exists() {
         std::fs::remove_dir_all(&index).map_err(Error::io("remove", &index))?;
         fsync_dir(&dir.join(crate::index::INDEX_DIR))?;

@@ -5,6 +5,8 @@
 //! removal, against the manifest as it is then; no caller (the scheduler, an
 //! admin call, a test) can remove a protected segment.
 
+use sha2::{Digest, Sha256};
+
 use super::{Log, RetentionPolicy, Segment};
 use crate::archive::entry::ArchivedSegment;
 use crate::error::{Error, Result};
@@ -131,7 +133,8 @@ impl Log {
     }
 
     /// Removes the oldest local segment, which must be `planned`: checks the
-    /// lock and the holds again, commits the removal to the manifest (a new
+    /// lock and the holds again, and that the local file is still the one
+    /// `archived` describes (same SHA-256), commits the removal to the manifest (a new
     /// signed anchor, and `archived` when it was archived first), then
     /// deletes the file and its index. Returns the removal recorded.
     ///
@@ -159,6 +162,15 @@ impl Log {
         let Some(Segment::Sealed(sealed)) = self.view.read().first().cloned() else {
             unreachable!("the front segment was listed as sealed");
         };
+        if let Some(entry) = &archived {
+            let bytes = std::fs::read(&front.path).map_err(Error::io("read", &front.path))?;
+            if <[u8; 32]>::from(Sha256::digest(&bytes)) != entry.sha256 {
+                return Err(Error::Refused(format!(
+                    "segment {}..{} of log `{}` changed after it was archived (compacted or erased); archive it again",
+                    front.first_seq, front.next_seq, self.name
+                )));
+            }
+        }
         let now = self.ctx.clock.now_ns();
         let fault = |step| {
             self.ctx
@@ -168,11 +180,9 @@ impl Log {
         };
         fault(Step::Commit)?;
         let removal = self.update_manifest(|m| {
-            if let Some(reason) =
-                protection(front, &m.policy.retention, &m.holds, now, &|first| {
-                    m.restored.get(&first).copied()
-                })
-            {
+            if let Some(reason) = protection(front, &m.policy.retention, &m.holds, now, &|first| {
+                m.restored.get(&first).copied()
+            }) {
                 return Err(Error::Refused(format!(
                     "segment {}..{} of log `{}` may not leave local storage: {reason}",
                     front.first_seq, front.next_seq, m.name

@@ -94,10 +94,7 @@ pub fn plan(
             break;
         }
         let age = now.saturating_sub(segment.stats.max_ingest);
-        let rule = if policy
-            .max_age_ms
-            .is_some_and(|max| age >= ms_to_ns(max))
-        {
+        let rule = if policy.max_age_ms.is_some_and(|max| age >= ms_to_ns(max)) {
             Rule::MaxAge
         } else if policy.max_bytes.is_some_and(|max| total > max) {
             Rule::MaxBytes
@@ -168,7 +165,9 @@ pub fn protection(
 
 /// Milliseconds as nanoseconds, saturating.
 pub fn ms_to_ns(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1_000_000)
+    i64::try_from(ms)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
 }
 
 /// `90d`, `36h`, `15m`, `40s` or `250ms`: the largest whole unit.
@@ -182,7 +181,10 @@ pub fn humanize_ms(ms: u64) -> String {
     UNITS
         .iter()
         .find(|(size, _)| ms >= *size && ms.is_multiple_of(*size))
-        .map_or_else(|| format!("{ms}ms"), |(size, unit)| format!("{}{unit}", ms / size))
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(size, unit)| format!("{}{unit}", ms / size),
+        )
 }
 
 #[cfg(test)]
@@ -252,7 +254,10 @@ mod tests {
         let p = plan(&log(), &policy, &[], 0, |_| None);
         // 3500 bytes: removing 0 and 10 leaves 1500.
         assert_eq!(
-            p.remove.iter().map(|r| (r.first_seq, r.rule)).collect::<Vec<_>>(),
+            p.remove
+                .iter()
+                .map(|r| (r.first_seq, r.rule))
+                .collect::<Vec<_>>(),
             [(0, Rule::MaxBytes), (10, Rule::MaxBytes)]
         );
         assert_eq!(p.blocked, None);
@@ -270,7 +275,11 @@ mod tests {
         assert_eq!(p.remove.len(), 1);
         let blocked = p.blocked.unwrap();
         assert_eq!(blocked.first_seq, 10);
-        assert!(blocked.reason.contains("retention lock of 100ms"), "{}", blocked.reason);
+        assert!(
+            blocked.reason.contains("retention lock of 100ms"),
+            "{}",
+            blocked.reason
+        );
 
         let open = RetentionPolicy {
             max_age_ms: Some(50),
@@ -278,11 +287,18 @@ mod tests {
         };
         let p = plan(&log(), &open, &[hold(Some(10))], 10_000 * MS, |_| None);
         assert_eq!(p.remove.len(), 1);
-        assert!(p.blocked.unwrap().reason.contains("legal hold on segment 10"));
+        assert!(
+            p.blocked
+                .unwrap()
+                .reason
+                .contains("legal hold on segment 10")
+        );
         let p = plan(&log(), &open, &[hold(None)], 10_000 * MS, |_| None);
         assert!(p.remove.is_empty());
         assert!(p.blocked.unwrap().reason.contains("legal hold on the log"));
-        let p = plan(&log(), &open, &[], 10_000 * MS, |s| (s == 0).then_some(i64::MAX));
+        let p = plan(&log(), &open, &[], 10_000 * MS, |s| {
+            (s == 0).then_some(i64::MAX)
+        });
         assert!(p.remove.is_empty());
         assert!(p.blocked.unwrap().reason.contains("restored"));
     }

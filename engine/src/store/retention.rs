@@ -170,7 +170,10 @@ impl Inner {
     /// Appends the `_system` event of a removal.
     fn record_removal(&self, log: &Log, removal: &Removal, by: &str) -> Result<()> {
         let (action, how) = match &removal.archived {
-            Some(location) => ("retention.archive", format!("archived to {location} and removed")),
+            Some(location) => (
+                "retention.archive",
+                format!("archived to {location} and removed"),
+            ),
             None => ("retention.delete", "deleted".to_string()),
         };
         let event = system_event(
