@@ -22,6 +22,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::files::{SEGMENTS_DIR, SegmentKind, parse_segment_file_name, segment_file_name};
 use crate::log::Log;
+use crate::log::compact::{next_seq_of, same_chain};
 use crate::log::open::check_follows;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::record::RECORD_HEADER_LEN;
@@ -208,7 +209,9 @@ pub fn verify_log_dir_with_progress(
     }
     if v.report.failure.is_none()
         && let Some(anchor) = &manifest.anchor
-        && v.expected_heads.get(&anchor.first_seq).is_some_and(|h| *h != anchor.head)
+        && v.expected_heads
+            .get(&anchor.first_seq)
+            .is_some_and(|h| *h != anchor.head)
     {
         v.fail(VerifyFailure {
             seq: anchor.first_seq.checked_sub(1),
@@ -386,7 +389,22 @@ impl Verifier {
         }
         let last = files.keys().next_back().copied();
         let segments_total = files.len();
+        // The last sealed file walked and the seq after it: a sealed file
+        // inside it with the same chain is a member of a compaction that
+        // was interrupted (or is running), redundant and not checked.
+        let mut container: Option<(PathBuf, u64)> = None;
         for (first, (path, kind)) in files {
+            if kind == SegmentKind::Sealed {
+                let next = next_seq_of(first, &path);
+                if let (Some((outer, end)), Some(next)) = (&container, next)
+                    && first < *end
+                    && next <= *end
+                    && same_chain(outer, &path)
+                {
+                    continue;
+                }
+                container = next.map(|n| (path.clone(), n));
+            }
             self.report.segments += 1;
             // A WAL sealed by a running server since the listing: the WAL is
             // removed only once its sealed file is durable.

@@ -368,6 +368,11 @@ fn a_crash_at_each_step_reopens_to_the_same_log() {
         for (_, step) in &steps[..n] {
             step(&common::log_dir(&data, LOG));
         }
+        // Offline verification before any reopen: the leftover members are
+        // recognised, not reported as overlapping segments.
+        let offline =
+            stele_engine::verify_log_dir(&common::log_dir(&data, LOG), 0..u64::MAX, None).unwrap();
+        assert!(offline.is_ok(), "{name}: {:?}", offline.failure);
         let store = common::open(&data);
         let log = store.log(LOG).unwrap();
         assert_same(&before, &battery::run(&log), name);

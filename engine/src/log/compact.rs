@@ -627,7 +627,7 @@ pub(crate) fn remove_leftovers(dir: &Path, sealed: &mut BTreeMap<u64, PathBuf>) 
 
 /// The seq after the last record of the sealed file `path` named after
 /// `first`, from its footer alone.
-fn next_seq_of(first: u64, path: &Path) -> Option<u64> {
+pub(crate) fn next_seq_of(first: u64, path: &Path) -> Option<u64> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     file.seek(SeekFrom::End(-(FOOTER_LEN as i64))).ok()?;
@@ -639,7 +639,7 @@ fn next_seq_of(first: u64, path: &Path) -> Option<u64> {
 
 /// Whether the sealed file `inner`, whose seqs lie inside those of the
 /// sealed file `outer`, has the chain hashes `outer` has around them.
-fn same_chain(outer: &Path, inner: &Path) -> bool {
+pub(crate) fn same_chain(outer: &Path, inner: &Path) -> bool {
     let (Ok(outer), Ok(inner)) = (SealedSegment::open(outer), SealedSegment::open(inner)) else {
         return false;
     };
