@@ -62,7 +62,10 @@ fn retention(c: &mut Criterion) {
         b.iter_batched(
             || TempLog::sealed(&events, 25_000).expect("log"),
             |temp| {
-                let report = temp.log.erase(&query, &options, &mut |_| {}).expect("erase");
+                let report = temp
+                    .log
+                    .erase(&query, &options, &mut |_| {})
+                    .expect("erase");
                 assert!(!report.seqs.is_empty());
                 temp
             },

@@ -11,6 +11,9 @@
 //! - [`Client::subscribe`] follows a log and resumes after disconnects.
 //! - [`verify`] checks checkpoints against a pinned key and receipts
 //!   against a later checkpoint.
+//! - [`Client::retention`] and its neighbours run retention, archival,
+//!   legal holds and the retention lock; [`Client::compact`] and
+//!   [`Client::erase`] rewrite sealed segments.
 //!
 //! ```no_run
 //! use stele_client::{Actor, Client, ClientConfig, Event, Outcome};
@@ -31,7 +34,9 @@ mod client;
 mod error;
 mod event;
 mod query;
+mod retention;
 mod retry;
+mod rewrite;
 mod subscribe;
 pub mod verify;
 
@@ -40,6 +45,8 @@ pub use client::{AdminRpc, Bearer, Client, ClientConfig, DEFAULT_ENDPOINT, Stele
 pub use error::{Error, Result};
 pub use event::{Actor, ActorKind, Event, Outcome, Receipt, Record, Resource};
 pub use query::{Order, Page, Query, RecordStream, Selection};
+pub use retention::Limit;
 pub use retry::Retry;
+pub use rewrite::CompactOptions;
 pub use stele_proto::v1 as proto;
 pub use subscribe::{Item, Start, SubscribeOptions, Subscription};

@@ -182,10 +182,30 @@ impl Client {
         checkpoint: &Checkpoint,
         progress: impl FnMut(u64),
     ) -> Result<ChainReport> {
-        let mut head = match from_seq {
+        let head = match from_seq {
             0 => genesis(&checkpoint.log_id),
             n => self.get_record(log, n - 1, false).await?.1.chain_hash,
         };
+        self.verify_chain_after(log, from_seq, head, checkpoint, progress)
+            .await
+    }
+
+    /// As [`Client::verify_chain`], starting from `head`, the chain hash
+    /// before `from_seq`: for a log whose oldest records left under
+    /// retention, the `anchor_head` that the server's `Verify` checked
+    /// against the log's signed anchor (those records can no longer be
+    /// read).
+    ///
+    /// # Errors
+    /// As [`Client::verify_receipt`].
+    pub async fn verify_chain_after(
+        &self,
+        log: &str,
+        from_seq: u64,
+        mut head: Hash,
+        checkpoint: &Checkpoint,
+        progress: impl FnMut(u64),
+    ) -> Result<ChainReport> {
         let report = self
             .walk(
                 log,

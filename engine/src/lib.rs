@@ -53,11 +53,14 @@ pub mod store;
 pub mod verify;
 pub mod wal;
 
+pub use archive::entry::ArchivedSegment;
+pub use archive::target::{ArchiveTarget, ObjectArchive};
 pub use checkpoint::Checkpoint;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use event::validate::Limits;
 pub use event::{Actor, ActorKind, Event, Outcome, Resource};
+pub use faults::{Faults, NoFaults, Step};
 pub use log::{
     Appended, CompactGroup, CompactOptions, CompactProgress, CompactReport, CompactedGroup,
     DedupOptions, Direction, EraseOptions, EraseProgress, EraseReport, FsyncPolicy, Head,
@@ -66,14 +69,11 @@ pub use log::{
 };
 pub use query::{ExactField, Filter, Hit, Order, Page, Query};
 pub use record::{Receipt, Record, RecordBody};
+pub use retention::{Anchor, Hold, Removal, RetentionPlan};
 pub use segment::SealOptions;
 pub use store::erase::StoreEraseReport;
 pub use store::retention::{ApplyOptions, RetentionProgress, RetentionReport};
 pub use store::{SYSTEM_LOG, Store, StoreOptions};
-pub use archive::entry::ArchivedSegment;
-pub use archive::target::{ArchiveTarget, ObjectArchive};
-pub use faults::{Faults, NoFaults, Step};
-pub use retention::{Anchor, Hold, Removal, RetentionPlan};
 pub use verify::{
     VerifyFailure, VerifyProgress, VerifyReport, verify_log_dir, verify_log_dir_with_progress,
 };

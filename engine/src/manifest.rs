@@ -13,9 +13,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::archive::entry::ArchivedSegment;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::archive::entry::ArchivedSegment;
 use crate::log::Policy;
 use crate::retention::{Anchor, Hold};
 

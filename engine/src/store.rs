@@ -26,10 +26,10 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::archive::target::{ArchiveTarget, ObjectArchive};
 use crate::checkpoint::Signer;
-use crate::faults::{Faults, NoFaults};
 use crate::clock::{Clock, SystemClock};
 use crate::durability::{OsSyncer, Syncer};
 use crate::error::{Error, Result};
+use crate::faults::{Faults, NoFaults};
 use crate::log::{DedupOptions, Log, LogContext, Policy};
 use crate::maintenance::{Background, Priority, Signal, maintain};
 use crate::segment::BlockCache;
@@ -331,9 +331,7 @@ impl Inner {
             return Err(Error::LogExists(name.to_string()));
         }
         let log = Arc::new(Log::create(&dir, name, policy, self.ctx.clone())?);
-        self.logs
-            .write()
-            .insert(name.to_string(), log.clone());
+        self.logs.write().insert(name.to_string(), log.clone());
         Ok(log)
     }
 
@@ -355,9 +353,7 @@ impl Inner {
             return Err(Error::LogNotFound(name.to_string()));
         }
         let log = Arc::new(Log::open(&dir, self.ctx.clone())?);
-        self.logs
-            .write()
-            .insert(name.to_string(), log.clone());
+        self.logs.write().insert(name.to_string(), log.clone());
         Ok(log)
     }
 

@@ -680,3 +680,19 @@ fn erasure_reaches_archived_copies() {
     assert_eq!(apply(&store, "audit"), [0, 100, 200, 300]);
     assert_verifies(&store, &log, Some(400));
 }
+
+#[test]
+fn the_system_log_is_never_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let store = Store::open_with(dir.path(), options(&clock, ArchiveTarget::None)).unwrap();
+    store.system_log().unwrap().append(&events(0, 3)).unwrap();
+    let query = stele_engine::Query {
+        from: Some(0),
+        ..Default::default()
+    };
+    let err = store
+        .erase("_system", &query, &Default::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused(_)), "{err}");
+}

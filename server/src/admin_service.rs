@@ -1,19 +1,96 @@
-//! The `stele.v1.Admin` service: logs, segments, sealing.
+//! The `stele.v1.Admin` service: logs, segments, sealing here; retention,
+//! archival, holds and the lock in [`crate::retention_service`]; compaction
+//! and erasure in [`crate::rewrite_service`].
 //!
 //! Every call needs the `admin` role and is recorded in `_system` with its
-//! outcome, before the answer is sent ([`crate::audit`]).
+//! outcome, before the answer is sent ([`recorded`], [`crate::audit`]).
+//! Long calls run on the blocking pool and stream progress, then their
+//! recorded outcome ([`long_call`]).
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::Stream;
 use stele_engine::Log;
 use stele_proto::v1::{self, admin_server::Admin};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::audit::Note;
 use crate::auth::Role;
 use crate::context::{Context, Session};
 use crate::convert::{policy_from_proto, policy_to_proto, segment_to_proto};
 use crate::status::blocking;
+use crate::{retention_service, rewrite_service};
+
+/// A boxed response stream of a long call.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Facts a long call adds to its `_system` record once it has succeeded.
+pub type Details = serde_json::Map<String, serde_json::Value>;
+
+/// Records the call of `session` (on `log` if any), its outcome and `note`
+/// in `_system`, then returns the outcome.
+///
+/// # Errors
+/// The call's own error, or the error of writing its record: a call that
+/// is not recorded does not succeed.
+pub async fn recorded<T>(
+    ctx: &Context,
+    session: &Session,
+    log: Option<&str>,
+    result: Result<T, Status>,
+    note: Note,
+) -> Result<T, Status> {
+    let outcome = result.as_ref().map(|_| ());
+    ctx.audit
+        .noted_admin_call(&session.caller, session.method, log, outcome, note)
+        .await?;
+    result
+}
+
+/// Runs a long admin call on `log`: `work` runs on the blocking pool and
+/// sends progress messages through the function it is given; its outcome
+/// is recorded in `_system` (with `note` and, on success, the details
+/// `work` returns), then sent as the stream's last message or its error.
+/// Progress a disconnected client can no longer receive is dropped; the
+/// work still runs to its end and is recorded.
+pub fn long_call<R, W>(
+    ctx: &Context,
+    session: Session,
+    log: String,
+    mut note: Note,
+    work: W,
+) -> ResponseStream<R>
+where
+    R: Send + 'static,
+    W: FnOnce(&dyn Fn(R)) -> Result<(R, Details), Status> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let progress = tx.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            work(&|message| {
+                let _ = progress.blocking_send(Ok(message));
+            })
+        })
+        .await
+        .unwrap_or_else(|join| {
+            tracing::error!(error = %join, "blocking task failed");
+            Err(Status::internal("the request's work failed unexpectedly"))
+        });
+        let outcome = outcome.map(|(last, details)| {
+            note.details.extend(details);
+            last
+        });
+        let last = recorded(&ctx, &session, Some(&log), outcome, note).await;
+        let _ = tx.send(last).await;
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
 
 /// The `Admin` service.
 #[derive(Debug, Clone)]
@@ -35,12 +112,7 @@ impl AdminService {
         log: Option<&str>,
         result: Result<T, Status>,
     ) -> Result<T, Status> {
-        let outcome = result.as_ref().map(|_| ());
-        self.ctx
-            .audit
-            .admin_call(&session.caller, session.method, log, outcome)
-            .await?;
-        result
+        recorded(&self.ctx, session, log, result, Note::default()).await
     }
 }
 
@@ -51,7 +123,7 @@ fn log_info(log: &Log) -> stele_engine::Result<v1::LogInfo> {
     Ok(v1::LogInfo {
         name: log.name().to_string(),
         log_id: log.log_id().to_vec(),
-        policy: Some(policy_to_proto(log.policy())),
+        policy: Some(policy_to_proto(&log.policy())),
         first_seq: head.first_seq,
         next_seq: head.next_seq,
         head: head.chain_hash.to_vec(),
@@ -179,5 +251,103 @@ impl Admin for AdminService {
         .await;
         let sealed = self.recorded(&session, Some(&name), result).await?;
         Ok(Response::new(v1::SealResponse { sealed }))
+    }
+
+    async fn get_retention(
+        &self,
+        request: Request<v1::GetRetentionRequest>,
+    ) -> Result<Response<v1::RetentionInfo>, Status> {
+        retention_service::get_retention(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_retention(
+        &self,
+        request: Request<v1::SetRetentionRequest>,
+    ) -> Result<Response<v1::RetentionPolicy>, Status> {
+        retention_service::set_retention(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    type ApplyRetentionStream = ResponseStream<v1::ApplyRetentionResponse>;
+
+    async fn apply_retention(
+        &self,
+        request: Request<v1::ApplyRetentionRequest>,
+    ) -> Result<Response<Self::ApplyRetentionStream>, Status> {
+        retention_service::apply_retention(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn raise_lock(
+        &self,
+        request: Request<v1::RaiseLockRequest>,
+    ) -> Result<Response<v1::RetentionPolicy>, Status> {
+        retention_service::raise_lock(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_hold(
+        &self,
+        request: Request<v1::SetHoldRequest>,
+    ) -> Result<Response<v1::Hold>, Status> {
+        retention_service::set_hold(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn lift_hold(
+        &self,
+        request: Request<v1::LiftHoldRequest>,
+    ) -> Result<Response<v1::Hold>, Status> {
+        retention_service::lift_hold(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_archived(
+        &self,
+        request: Request<v1::ListArchivedRequest>,
+    ) -> Result<Response<v1::ListArchivedResponse>, Status> {
+        retention_service::list_archived(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    type RestoreSegmentStream = ResponseStream<v1::RestoreSegmentResponse>;
+
+    async fn restore_segment(
+        &self,
+        request: Request<v1::RestoreSegmentRequest>,
+    ) -> Result<Response<Self::RestoreSegmentStream>, Status> {
+        retention_service::restore_segment(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    type CompactStream = ResponseStream<v1::CompactResponse>;
+
+    async fn compact(
+        &self,
+        request: Request<v1::CompactRequest>,
+    ) -> Result<Response<Self::CompactStream>, Status> {
+        rewrite_service::compact(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    type EraseStream = ResponseStream<v1::EraseResponse>;
+
+    async fn erase(
+        &self,
+        request: Request<v1::EraseRequest>,
+    ) -> Result<Response<Self::EraseStream>, Status> {
+        rewrite_service::erase(&self.ctx, request)
+            .await
+            .map(Response::new)
     }
 }

@@ -2,7 +2,8 @@
 //! call and every failed authentication or authorization.
 //!
 //! Admin calls are recorded before their response is sent (the call fails
-//! if its record cannot be written). Auth failures are queued, so that a
+//! if its record cannot be written), with a [`Note`] of why the caller
+//! asked and what the call did where that matters (holds, erasure). Auth failures are queued, so that a
 //! flood of bad tokens cannot stall the server, and written in batches by
 //! one task; when the queue is full the excess is counted and written as one
 //! `auth.failures_dropped` event with the count.
@@ -34,6 +35,35 @@ pub struct Caller {
     pub name: String,
     /// The peer's address, when known.
     pub peer: Option<SocketAddr>,
+}
+
+/// What an admin call adds to its `_system` record beyond who, what and the
+/// outcome: why the caller asked (holds, erasure) and facts about what it
+/// did (how many records were erased).
+#[derive(Debug, Clone, Default)]
+pub struct Note {
+    /// The request's `reason`, as the caller gave it: the event's `reason`
+    /// when the call succeeded, and `details.reason` either way.
+    pub reason: Option<String>,
+    /// Added to the event's `details`, beside `method`.
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Note {
+    /// A note with the caller's `reason`.
+    pub fn because(reason: &str) -> Note {
+        Note {
+            reason: Some(reason.to_string()),
+            details: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds `key: value` to the details.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Note {
+        self.details.insert(key.to_string(), value);
+        self
+    }
 }
 
 /// Writes the server's events to `_system`.
@@ -74,13 +104,23 @@ impl AuditTrail {
         log: Option<&str>,
         outcome: Result<(), &Status>,
     ) -> Result<(), Status> {
-        let event = event(
-            caller,
-            &format!("admin.{}", snake_case(method)),
-            log,
-            outcome,
-            method,
-        );
+        self.noted_admin_call(caller, method, log, outcome, Note::default())
+            .await
+    }
+
+    /// As [`AuditTrail::admin_call`], with the call's reason and details.
+    ///
+    /// # Errors
+    /// As [`AuditTrail::admin_call`].
+    pub async fn noted_admin_call(
+        &self,
+        caller: &Caller,
+        method: &str,
+        log: Option<&str>,
+        outcome: Result<(), &Status>,
+        note: Note,
+    ) -> Result<(), Status> {
+        let event = admin_event(caller, method, log, outcome, note);
         let store = self.store.clone();
         blocking(move || store.system_log()?.append(&[event]).map(|_| ())).await
     }
@@ -98,6 +138,35 @@ impl AuditTrail {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// The `_system` event of an admin call, with its note.
+fn admin_event(
+    caller: &Caller,
+    method: &str,
+    log: Option<&str>,
+    outcome: Result<(), &Status>,
+    note: Note,
+) -> Event {
+    let mut event = event(
+        caller,
+        &format!("admin.{}", snake_case(method)),
+        log,
+        outcome,
+        method,
+    );
+    if let Some(reason) = &note.reason {
+        if outcome.is_ok() {
+            event.reason.clone_from(reason);
+        }
+        event.message = format!("{} (reason: {reason})", event.message);
+    }
+    let details = event.details.get_or_insert_with(serde_json::Map::new);
+    if let Some(reason) = note.reason {
+        details.insert("reason".into(), json!(reason));
+    }
+    details.extend(note.details);
+    event
 }
 
 /// An event of the server about `caller`'s call of `method`.
@@ -208,5 +277,26 @@ mod tests {
     fn method_names_become_actions() {
         assert_eq!(snake_case("CreateLog"), "create_log");
         assert_eq!(snake_case("Seal"), "seal");
+    }
+
+    #[test]
+    fn notes_carry_the_reason_and_details() {
+        let caller = Caller {
+            name: "legal".into(),
+            peer: None,
+        };
+        let note = Note::because("case 7").with("records", json!(3));
+        let e = admin_event(&caller, "Erase", Some("audit"), Ok(()), note.clone());
+        assert_eq!(e.action, "admin.erase");
+        assert_eq!(e.reason, "case 7");
+        assert_eq!(e.actor.id, "legal");
+        let details = e.details.unwrap();
+        assert_eq!(details["reason"], "case 7");
+        assert_eq!(details["records"], 3);
+        assert!(e.message.ends_with("(reason: case 7)"), "{}", e.message);
+        let failed = Status::failed_precondition("refused: hold");
+        let e = admin_event(&caller, "Erase", Some("audit"), Err(&failed), note);
+        assert_eq!(e.reason, "refused: hold");
+        assert_eq!(e.details.unwrap()["reason"], "case 7");
     }
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use stele_engine::ArchiveTarget;
 
 use crate::auth::Role;
 
@@ -20,6 +21,8 @@ use crate::auth::Role;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// Data directory used by default.
 pub const DEFAULT_DATA_DIR: &str = "./stele-data";
+/// How often retention runs by default.
+pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(300);
 /// Name of the optional configuration file inside the data directory.
 pub const CONFIG_FILE_IN_DATA_DIR: &str = "server.toml";
 
@@ -45,6 +48,13 @@ pub struct Config {
     /// On SIGINT or SIGTERM, how long in-flight calls may take to finish.
     #[serde(with = "duration_text")]
     pub shutdown_grace: Duration,
+    /// Where segments are archived before retention removes them: the
+    /// `[archive]` table (`kind = "none" | "local" | "s3"`).
+    pub archive: ArchiveTarget,
+    /// How often every log's retention policy is applied; `None` (`"off"`)
+    /// leaves it to the `ApplyRetention` call.
+    #[serde(with = "interval_text")]
+    pub retention_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -58,6 +68,8 @@ impl Default for Config {
             dedup: DedupConfig::default(),
             block_cache_mib: 256,
             shutdown_grace: Duration::from_secs(10),
+            archive: ArchiveTarget::None,
+            retention_interval: Some(DEFAULT_RETENTION_INTERVAL),
         }
     }
 }
@@ -149,6 +161,68 @@ mod duration_text {
     }
 }
 
+/// Intervals written as durations, or `"off"`.
+mod interval_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::parse_interval(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `"5m"`, `"1h"` or `"off"` (`None`); zero is refused.
+///
+/// # Errors
+/// A message quoting the text.
+pub fn parse_interval(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!("`{text}` is zero: write \"off\" to turn it off")),
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(format!(
+            "`{text}` is not a duration like `5m` or `1h`, or `off`: {e}"
+        )),
+    }
+}
+
+/// An archive target written as a location: `none`, `s3://BUCKET/PREFIX`
+/// (endpoint, region and credentials from the `AWS_*` variables), or a
+/// directory.
+///
+/// # Errors
+/// A message for an `s3://` location without a bucket.
+pub fn parse_archive_location(text: &str) -> Result<ArchiveTarget, String> {
+    let text = text.trim();
+    if text == "none" {
+        return Ok(ArchiveTarget::None);
+    }
+    if let Some(rest) = text.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("`{text}`: no bucket after s3://"));
+        }
+        return Ok(ArchiveTarget::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: false,
+        });
+    }
+    if text.is_empty() {
+        return Err("the archive location is empty".into());
+    }
+    Ok(ArchiveTarget::Local {
+        path: PathBuf::from(text),
+    })
+}
+
 /// A configuration problem, naming the setting or file.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -167,6 +241,12 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key` / `STELE_TLS_KEY`.
     pub tls_key: Option<PathBuf>,
+    /// `--archive` / `STELE_ARCHIVE`: a directory, `s3://BUCKET/PREFIX`
+    /// or `none`, replacing the file's `[archive]`.
+    pub archive: Option<String>,
+    /// `--retention-interval` / `STELE_RETENTION_INTERVAL`: a duration or
+    /// `off`.
+    pub retention_interval: Option<String>,
 }
 
 impl Config {
@@ -210,6 +290,14 @@ impl Config {
                     "--tls-cert and --tls-key must be given together".into(),
                 ));
             }
+        }
+        if let Some(location) = &overrides.archive {
+            config.archive = parse_archive_location(location)
+                .map_err(|e| ConfigError(format!("--archive: {e}")))?;
+        }
+        if let Some(interval) = &overrides.retention_interval {
+            config.retention_interval = parse_interval(interval)
+                .map_err(|e| ConfigError(format!("--retention-interval: {e}")))?;
         }
         config.validate()?;
         Ok(config)
@@ -297,6 +385,15 @@ impl Config {
                 return Err(ConfigError(format!("{what} must be greater than 0")));
             }
         }
+        match &self.archive {
+            ArchiveTarget::Local { path } if path.as_os_str().is_empty() => {
+                return Err(ConfigError("archive.path is empty".into()));
+            }
+            ArchiveTarget::S3 { bucket, .. } if bucket.is_empty() => {
+                return Err(ConfigError("archive.bucket is empty".into()));
+            }
+            _ => {}
+        }
         Ok(())
     }
 
@@ -308,6 +405,8 @@ impl Config {
                 window: self.dedup.window,
                 max_ids: self.dedup.max_ids,
             },
+            archive: self.archive.clone(),
+            retention_interval: self.retention_interval,
             ..stele_engine::StoreOptions::default()
         }
     }
@@ -366,5 +465,83 @@ mod tests {
         };
         let err = open.validate().unwrap_err().to_string();
         assert!(err.contains("loopback"), "{err}");
+        let err = toml::from_str::<Config>("retention_interval = \"0s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention_interval") && err.contains("off"),
+            "{err}"
+        );
+        let err = toml::from_str::<Config>("[archive]\nkind = \"tape\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tape") && err.contains("s3"), "{err}");
+    }
+
+    #[test]
+    fn archive_and_retention_interval() {
+        let config = Config::default();
+        assert_eq!(config.archive, ArchiveTarget::None);
+        assert_eq!(config.retention_interval, Some(Duration::from_secs(300)));
+        let config: Config = toml::from_str(
+            r#"
+            retention_interval = "off"
+            [archive]
+            kind = "s3"
+            bucket = "evidence"
+            prefix = "stele/prod"
+            endpoint = "http://127.0.0.1:9000"
+            allow_http = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.retention_interval, None);
+        assert!(
+            matches!(&config.archive, ArchiveTarget::S3 { bucket, allow_http: true, .. } if bucket == "evidence")
+        );
+        let options = config.store_options();
+        assert_eq!(options.archive, config.archive);
+        assert_eq!(options.retention_interval, None);
+        let config: Config = toml::from_str(
+            "retention_interval = \"1h\"\n[archive]\nkind = \"local\"\npath = \"/srv/archive\"",
+        )
+        .unwrap();
+        assert_eq!(config.retention_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            config.archive,
+            ArchiveTarget::Local {
+                path: "/srv/archive".into()
+            }
+        );
+    }
+
+    #[test]
+    fn archive_locations_parse() {
+        assert_eq!(parse_archive_location("none").unwrap(), ArchiveTarget::None);
+        assert_eq!(
+            parse_archive_location("/srv/archive").unwrap(),
+            ArchiveTarget::Local {
+                path: "/srv/archive".into()
+            }
+        );
+        match parse_archive_location("s3://evidence/stele/prod/").unwrap() {
+            ArchiveTarget::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                ..
+            } => {
+                assert_eq!(
+                    (bucket.as_str(), prefix.as_str()),
+                    ("evidence", "stele/prod")
+                );
+                assert_eq!(endpoint, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_archive_location("s3://").is_err());
+        assert!(parse_archive_location("").is_err());
+        assert_eq!(parse_interval("off").unwrap(), None);
+        assert!(parse_interval("soon").unwrap_err().contains("soon"));
     }
 }

@@ -4,6 +4,12 @@
 //! numbers out of range, `details_json` that is not a JSON object, unknown
 //! filter fields); every error names the request field at fault. The
 //! engine then validates the event itself (sizes, required fields).
+//!
+//! The retention types have their own file, [`retention`]; compaction and
+//! erasure theirs, [`rewrite`].
+
+pub mod retention;
+pub mod rewrite;
 
 use std::path::Path;
 
@@ -320,6 +326,7 @@ pub fn policy_from_proto(p: Option<v1::Policy>) -> Result<Policy, Status> {
         "policy.max_batch_events",
     )?;
     policy.sanitize = p.sanitize;
+    policy.retention = retention::retention_policy_from_proto(p.retention);
     Ok(policy)
 }
 
@@ -336,6 +343,7 @@ pub fn policy_to_proto(p: &Policy) -> v1::Policy {
         max_string_bytes: p.limits.max_string_bytes as u64,
         max_details_depth: p.limits.max_details_depth as u64,
         max_batch_events: p.limits.max_batch_events as u64,
+        retention: Some(retention::retention_policy_to_proto(&p.retention)),
     }
 }
 
@@ -377,7 +385,8 @@ pub fn checkpoint_to_proto(c: Checkpoint) -> v1::Checkpoint {
 }
 
 /// The protobuf form of a verification report; file names are relative to
-/// the log's directory `log_dir`.
+/// the log's directory `log_dir`. `anchor_head` is left empty: the caller
+/// fills it in from the log's anchor when `anchored_at` is set.
 pub fn report_to_proto(r: &VerifyReport, log_dir: &Path) -> v1::VerifyResult {
     v1::VerifyResult {
         ok: r.is_ok(),
@@ -398,6 +407,8 @@ pub fn report_to_proto(r: &VerifyReport, log_dir: &Path) -> v1::VerifyResult {
             offset: f.offset,
             reason: f.reason.clone(),
         }),
+        anchored_at: r.anchored_at,
+        anchor_head: Vec::new(),
     }
 }
 

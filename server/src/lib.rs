@@ -4,7 +4,9 @@
 //! - [`auth`]: bearer tokens, roles and logs.
 //! - [`context`]: what handlers share; admitting a caller.
 //! - [`audit`]: admin calls and auth failures in the `_system` log.
-//! - [`stele_service`], [`admin_service`]: the two gRPC services.
+//! - [`stele_service`], [`admin_service`]: the two gRPC services;
+//!   [`retention_service`]: the Admin calls for retention, archival, holds
+//!   and the retention lock; [`rewrite_service`]: compaction and erasure.
 //! - [`subscribe`]: replay-then-follow subscriptions.
 //! - [`convert`]: protobuf ⇄ engine types; [`status`]: errors ⇄ gRPC codes.
 //! - [`serve`]: binding, TLS, health, reflection, clean shutdown.
@@ -20,6 +22,8 @@ pub mod config;
 pub mod context;
 pub mod convert;
 pub mod offline_verify;
+pub mod retention_service;
+pub mod rewrite_service;
 pub mod serve;
 pub mod status;
 pub mod stele_service;

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stele_engine::Store;
+use stele_engine::{Store, StoreOptions};
 use stele_proto::v1::admin_server::AdminServer;
 use stele_proto::v1::stele_server::SteleServer;
 use tokio::net::TcpListener;
@@ -97,12 +97,22 @@ impl Running {
 /// # Errors
 /// [`ServeError`] naming the directory, address or file.
 pub async fn start(config: Config) -> Result<Running, ServeError> {
+    let options = config.store_options();
+    start_with(config, options).await
+}
+
+/// As [`start`], with the engine's options given instead of derived from
+/// `config` (tests inject a manual clock, archive faults or a retention
+/// interval this way).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with(config: Config, options: StoreOptions) -> Result<Running, ServeError> {
     let dir = config.data_dir.display().to_string();
     let store_err = |source| ServeError::Store {
         dir: dir.clone(),
         source,
     };
-    let options = config.store_options();
     let data_dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open_with(&data_dir, options))
         .await

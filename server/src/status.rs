@@ -7,8 +7,8 @@
 //! | `LogExists` | `ALREADY_EXISTS` |
 //! | `SeqOutOfRange` | `OUT_OF_RANGE` |
 //! | `Corrupted` | `DATA_LOSS` |
-//! | `Poisoned`, `Locked` | `UNAVAILABLE` |
-//! | `BadCheckpoint` | `FAILED_PRECONDITION` |
+//! | `Poisoned`, `Locked`, `Archive` | `UNAVAILABLE` |
+//! | `BadCheckpoint`, `Refused` | `FAILED_PRECONDITION` |
 //! | `Index`, `Io`, anything else | `INTERNAL` |
 //!
 //! Authentication and authorization codes come from [`crate::auth`]; a
@@ -38,8 +38,8 @@ pub fn to_status(error: Error) -> Status {
         Error::LogExists(_) => Code::AlreadyExists,
         Error::SeqOutOfRange { .. } => Code::OutOfRange,
         Error::Corrupted { .. } => Code::DataLoss,
-        Error::Poisoned { .. } | Error::Locked { .. } => Code::Unavailable,
-        Error::BadCheckpoint(_) => Code::FailedPrecondition,
+        Error::Poisoned { .. } | Error::Locked { .. } | Error::Archive { .. } => Code::Unavailable,
+        Error::BadCheckpoint(_) | Error::Refused(_) => Code::FailedPrecondition,
         _ => Code::Internal,
     };
     if code == Code::Internal {
@@ -107,5 +107,8 @@ mod tests {
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().starts_with("events[2].actor.ip: bad"), "{s:?}");
         assert_eq!(over_limit(5).code(), Code::ResourceExhausted);
+        let s = to_status(Error::Refused("retention lock of 7d".into()));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(s.message().contains("retention lock"), "{s:?}");
     }
 }

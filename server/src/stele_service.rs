@@ -439,9 +439,19 @@ impl Stele for SteleService {
                 }));
             };
             let last = match log.verify_with_progress(range, &key, &mut progress) {
-                Ok(report) => Ok(v1::VerifyResponse {
-                    item: Some(Item::Result(report_to_proto(&report, log.dir()))),
-                }),
+                Ok(report) => {
+                    let mut result = report_to_proto(&report, log.dir());
+                    // The chain hash the check started from, so that a
+                    // client can recompute the rest of the chain itself.
+                    if let Some(at) = report.anchored_at
+                        && let Some(anchor) = log.manifest().anchor.filter(|a| a.first_seq == at)
+                    {
+                        result.anchor_head = anchor.head.to_vec();
+                    }
+                    Ok(v1::VerifyResponse {
+                        item: Some(Item::Result(result)),
+                    })
+                }
                 Err(e) => Err(to_status(e)),
             };
             let _ = tx.blocking_send(last);

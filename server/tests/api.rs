@@ -1392,6 +1392,11 @@ async fn admin_calls_work_and_are_recorded_in_system() {
         max_string_bytes: 2048,
         max_details_depth: 8,
         max_batch_events: 500,
+        retention: Some(v1::RetentionPolicy {
+            max_age_ms: Some(90 * 86_400_000),
+            max_bytes: None,
+            lock_ms: Some(86_400_000),
+        }),
     };
     let created = admin
         .create_log(v1::CreateLogRequest {

@@ -9,9 +9,9 @@
 //! segment that has an archived copy is archived again, replacing the old
 //! copy and deleting the old copy's index files.
 
-use super::Store;
 use super::retention::system_event;
-use crate::error::Result;
+use super::{SYSTEM_LOG, Store};
+use crate::error::{Error, Result};
 use crate::log::erase::{EraseOptions, EraseProgress, EraseReport};
 use crate::query::Query;
 
@@ -33,7 +33,8 @@ impl Store {
     /// locally and in the archive, and records the request in `_system`.
     ///
     /// # Errors
-    /// As [`crate::Log::erase`] and [`Store::restore_segment`]; what was
+    /// [`Error::Refused`] for `_system`, the record of what admins did; as
+    /// [`crate::Log::erase`] and [`Store::restore_segment`]; what was
     /// erased before an error stays erased (and running the same erasure
     /// again finishes it).
     pub fn erase(
@@ -43,6 +44,11 @@ impl Store {
         options: &EraseOptions,
         progress: &mut dyn FnMut(EraseProgress),
     ) -> Result<StoreEraseReport> {
+        if name == SYSTEM_LOG {
+            return Err(Error::Refused(format!(
+                "`{SYSTEM_LOG}` records what admins did; its records are not erased"
+            )));
+        }
         let log = self.log(name)?;
         let mut report = StoreEraseReport::default();
         let start = log.first_seq();

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use stele_engine::StoreOptions;
 use stele_proto::v1::admin_client::AdminClient;
 use stele_proto::v1::stele_client::SteleClient;
 use stele_proto::v1::{self, Event, subscribe_response};
@@ -35,6 +36,16 @@ impl TestServer {
     /// A server whose configuration `tune` adjusts (listen and data_dir are
     /// set already).
     pub async fn with(tune: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::with_store(tune, |_| {}).await
+    }
+
+    /// A server whose configuration `tune` adjusts, and whose engine
+    /// options (derived from it) `tune_store` adjusts: a manual clock,
+    /// injected faults.
+    pub async fn with_store(
+        tune: impl FnOnce(&mut Config),
+        tune_store: impl FnOnce(&mut StoreOptions),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -43,7 +54,9 @@ impl TestServer {
         };
         tune(&mut config);
         config.validate().unwrap();
-        let running = serve::start(config).await.unwrap();
+        let mut options = config.store_options();
+        tune_store(&mut options);
+        let running = serve::start_with(config, options).await.unwrap();
         let endpoint = format!("http://{}", running.addr());
         TestServer {
             dir,

@@ -10,6 +10,8 @@ use stele_client::proto::{self, SegmentState};
 
 use crate::fail::Failure;
 use crate::output::{json_pretty, local_time, number, table, thousands};
+use crate::retention::{age, policy_json, size};
+use crate::units::{parse_bytes, parse_duration};
 
 /// Create, list and describe logs
 #[derive(Debug, clap::Subcommand)]
@@ -18,8 +20,9 @@ pub enum LogsCommand {
     #[command(after_help = "Examples:
   stele logs create audit
   stele logs create payments --sanitize details.card_number --seal-max-age 15m
-  stele logs create bulk --fsync interval:100")]
-    Create(CreateArgs),
+  stele logs create bulk --fsync interval:100
+  stele logs create audit --max-age 400d --lock 1y")]
+    Create(Box<CreateArgs>),
     /// List the logs this token may see
     List {
         /// Print JSON
@@ -60,6 +63,15 @@ pub struct CreateArgs {
     /// Make new records searchable at least this often [default: 1s]
     #[arg(long, value_name = "DURATION")]
     index_commit_interval: Option<String>,
+    /// Sealed segments older than this leave local storage (90d, 7y) [default: kept]
+    #[arg(long, value_name = "DURATION")]
+    max_age: Option<String>,
+    /// The oldest sealed segments leave local storage beyond this size (10GiB) [default: no limit]
+    #[arg(long, value_name = "SIZE")]
+    max_bytes: Option<String>,
+    /// Retention lock: no segment leaves before it is this old; never lowered (7y) [default: none]
+    #[arg(long, value_name = "DURATION")]
+    lock: Option<String>,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -96,6 +108,26 @@ fn millis(flag: &str, text: &Option<String>) -> Result<u64, Failure> {
     }
 }
 
+/// The retention part of `logs create`'s policy.
+fn retention_of(args: &CreateArgs) -> Result<proto::RetentionPolicy, Failure> {
+    let ms = |flag: &str, text: &Option<String>| -> Result<Option<u64>, Failure> {
+        text.as_deref()
+            .map(|t| {
+                parse_duration(flag, t).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            })
+            .transpose()
+    };
+    Ok(proto::RetentionPolicy {
+        max_age_ms: ms("max-age", &args.max_age)?,
+        max_bytes: args
+            .max_bytes
+            .as_deref()
+            .map(|t| parse_bytes("max-bytes", t))
+            .transpose()?,
+        lock_ms: ms("lock", &args.lock)?,
+    })
+}
+
 fn io(e: std::io::Error) -> Failure {
     Failure::usage(format!("stdout: {e}"))
 }
@@ -115,6 +147,7 @@ pub async fn logs(command: LogsCommand, client: Client) -> Result<(), Failure> {
                     "index-commit-interval",
                     &args.index_commit_interval,
                 )?,
+                retention: Some(retention_of(&args)?),
                 ..proto::Policy::default()
             };
             let info = client.create_log(&args.name, policy).await?;
@@ -202,6 +235,15 @@ pub async fn logs(command: LogsCommand, client: Client) -> Result<(), Failure> {
                     humantime::format_duration(Duration::from_millis(p.index_commit_interval_ms))
                         .to_string(),
                 ),
+                ("retention", {
+                    let r = p.retention.unwrap_or_default();
+                    format!(
+                        "max age {}, max bytes {}, lock {}",
+                        age(r.max_age_ms),
+                        size(r.max_bytes),
+                        age(r.lock_ms)
+                    )
+                }),
             ];
             for (key, value) in lines {
                 writeln!(out, "{key:>17}  {value}").map_err(io)?;
@@ -290,6 +332,7 @@ fn log_json(info: &proto::LogInfo) -> serde_json::Value {
             "index_commit_interval_ms": p.index_commit_interval_ms, "max_body_bytes": p.max_body_bytes,
             "max_string_bytes": p.max_string_bytes, "max_details_depth": p.max_details_depth,
             "max_batch_events": p.max_batch_events,
+            "retention": policy_json(&p.retention.unwrap_or_default()),
         },
     })
 }

@@ -6,13 +6,20 @@
 mod admin;
 mod agg;
 mod append;
+mod archive;
+mod compact;
+mod erase;
 mod fail;
 mod filters;
+mod hold;
 mod import;
+mod lock;
 mod output;
 mod query;
+mod retention;
 mod settings;
 mod tail;
+mod units;
 mod verify;
 
 use std::process::ExitCode;
@@ -41,7 +48,9 @@ Examples:
   stele query --log audit --actor alice --since 24h
   stele tail --log audit -f
   stele agg --log audit --by action
-  stele verify --log audit"
+  stele verify --log audit
+  stele retention show --log audit
+  stele erase --log audit --actor alice --reason 'GDPR request 117' --dry-run"
 )]
 struct Cli {
     #[command(flatten)]
@@ -64,6 +73,20 @@ enum Command {
     /// List and seal segments
     #[command(subcommand)]
     Segments(admin::SegmentsCommand),
+    /// Show, apply and change a log's retention
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// List and restore archived segments
+    #[command(subcommand)]
+    Archive(archive::ArchiveCommand),
+    /// Set and lift legal holds
+    #[command(subcommand)]
+    Hold(hold::HoldCommand),
+    /// Raise a log's retention lock
+    #[command(subcommand)]
+    Lock(lock::LockCommand),
+    Compact(compact::CompactArgs),
+    Erase(erase::EraseArgs),
 }
 
 #[tokio::main]
@@ -94,5 +117,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => verify::run(args, client, file.public_key).await,
         Command::Logs(command) => admin::logs(command, client).await,
         Command::Segments(command) => admin::segments(command, client).await,
+        Command::Retention(command) => retention::run(command, client).await,
+        Command::Archive(command) => archive::run(command, client).await,
+        Command::Hold(command) => hold::run(command, client).await,
+        Command::Lock(command) => lock::run(command, client).await,
+        Command::Compact(args) => compact::run(args, client).await,
+        Command::Erase(args) => erase::run(args, client).await,
     }
 }

@@ -3,11 +3,13 @@
 //! Colours and table styling only when stdout is a terminal (and
 //! `NO_COLOR` is unset).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use chrono::{DateTime, Local, Utc};
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 use console::style;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stele_client::{Outcome, Record};
 
@@ -27,6 +29,27 @@ pub fn local_time(time: DateTime<Utc>) -> String {
     time.with_timezone(&Local)
         .format("%Y-%m-%d %H:%M:%S%.3f")
         .to_string()
+}
+
+/// A time in nanoseconds since the epoch, as people read it.
+pub fn local_time_ns(ns: i64) -> String {
+    local_time(DateTime::from_timestamp_nanos(ns))
+}
+
+/// A progress bar of `len` steps on stderr, drawn only when stderr is a
+/// terminal (so that scripts and logs get the summary alone).
+pub fn progress_bar(len: u64, message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len)
+        .with_message(message.to_string())
+        .with_style(
+            ProgressStyle::with_template("{spinner} {msg} {wide_bar} {pos}/{len} ({elapsed})")
+                .expect("valid template"),
+        );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }
 
 /// A table in the house style.

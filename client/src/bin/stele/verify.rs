@@ -108,13 +108,47 @@ async fn check(args: &VerifyArgs, client: &Client, pinned: Option<String>) -> Re
         result.segments,
         result.checkpoints
     ));
+    // Records before the anchor left under retention: the walk here starts
+    // from the anchor's chain hash, which the server checked.
+    let anchor = match result.anchored_at {
+        Some(at) if at > args.from => {
+            let head: [u8; 32] = result.anchor_head.as_slice().try_into().map_err(|_| {
+                Error::Protocol(format!(
+                    "Verify: anchor_head is {} bytes, not 32",
+                    result.anchor_head.len()
+                ))
+            })?;
+            Some((at, head))
+        }
+        _ => None,
+    };
+    if let Some(at) = result.anchored_at {
+        ok(&format!(
+            "records before seq {at} were removed under the retention policy (signed anchor checked)"
+        ));
+    }
+    let from = anchor.map_or(args.from, |(at, _)| at);
 
-    let progress = bar(checkpoint.size - args.from, "recomputing the chain");
-    let report = client
-        .verify_chain(&args.log, args.from, &checkpoint, |n| {
-            progress.set_position(n)
-        })
-        .await;
+    let progress = bar(
+        checkpoint.size.saturating_sub(from),
+        "recomputing the chain",
+    );
+    let report = match anchor {
+        Some((at, head)) => {
+            client
+                .verify_chain_after(&args.log, at, head, &checkpoint, |n| {
+                    progress.set_position(n)
+                })
+                .await
+        }
+        None => {
+            client
+                .verify_chain(&args.log, args.from, &checkpoint, |n| {
+                    progress.set_position(n)
+                })
+                .await
+        }
+    };
     progress.finish_and_clear();
     let report = report?;
     let redacted = if report.redacted > 0 {
@@ -123,8 +157,7 @@ async fn check(args: &VerifyArgs, client: &Client, pinned: Option<String>) -> Re
         String::new()
     };
     ok(&format!(
-        "chain recomputed here from seq {}: {} records, {} body bytes{redacted}, ends at the signed head",
-        args.from,
+        "chain recomputed here from seq {from}: {} records, {} body bytes{redacted}, ends at the signed head",
         thousands(report.records),
         thousands(report.body_bytes)
     ));
