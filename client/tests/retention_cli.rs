@@ -239,7 +239,7 @@ async fn retention_apply_compact_and_erase_from_the_command_line() {
     );
     let dry = ok(&erase(&["--dry-run"]));
     assert!(
-        dry.contains("dry run: 12 records of audit in 1 segments would be erased"),
+        dry.contains("dry run: 12 records of audit in 1 segment would be erased"),
         "{dry}"
     );
     let done = json(&erase(&["--yes", "--json"]));
@@ -258,12 +258,12 @@ async fn retention_apply_compact_and_erase_from_the_command_line() {
     segment(&client, "audit", 2).await;
     let dry = ok(&server.stele(&["retention", "apply", "--log", "audit", "--dry-run"], None));
     assert!(
-        dry.contains("dry run: 2 segments of audit would leave local storage, deleted"),
+        dry.contains("dry run: 2 segments of audit would leave local storage: deleted"),
         "{dry}"
     );
     let done = ok(&server.stele(&["retention", "apply", "--log", "audit"], None));
     assert!(
-        done.contains("removed 2 segments of audit (seqs 0..26"),
+        done.contains("2 segments of audit left local storage (seqs 0..26"),
         "{done}"
     );
     assert!(done.contains("audit now starts at seq 26"), "{done}");

@@ -12,7 +12,7 @@ use crate::archive::entry::ArchivedSegment;
 use crate::error::{Error, Result};
 use crate::faults::Step;
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::retention::plan::protection;
+use crate::retention::plan::{humanize_ms, protection};
 use crate::retention::{Anchor, Hold, PlannedRemoval, Removal, RetentionPlan, plan, scope_name};
 
 impl Log {
@@ -52,8 +52,10 @@ impl Log {
                 && lock_ms < current
             {
                 return Err(Error::Refused(format!(
-                    "log `{}` has a retention lock of {current} ms; it can be raised, never lowered (asked {lock_ms} ms)",
-                    m.name
+                    "log `{}` has a retention lock of {}; it can be raised, never lowered (asked {})",
+                    m.name,
+                    humanize_ms(current),
+                    humanize_ms(lock_ms)
                 )));
             }
             m.policy.retention.lock_ms = Some(lock_ms);

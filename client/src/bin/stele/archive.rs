@@ -8,7 +8,7 @@ use serde_json::json;
 use stele_client::Client;
 
 use crate::fail::Failure;
-use crate::output::{json_pretty, local_time_ns, number, progress_bar, table};
+use crate::output::{count, json_pretty, local_time_ns, number, progress_bar, table};
 use crate::retention::archived_json;
 use crate::units::parse_duration;
 
@@ -135,8 +135,8 @@ pub async fn run(command: ArchiveCommand, client: Client) -> Result<(), Failure>
             match (result.restored.first(), result.restored.last()) {
                 (Some(first), Some(last)) => writeln!(
                     out,
-                    "restored {} segments of {log} (seqs {}..{}), kept until {}; {log} now starts at seq {}",
-                    result.restored.len(),
+                    "restored {} of {log} (seqs {}..{}), kept until {}; {log} now starts at seq {}",
+                    count(result.restored.len() as u64, "segment"),
                     first.first_seq,
                     last.next_seq,
                     local_time_ns(result.kept_until_ns),

@@ -10,7 +10,7 @@ use stele_client::Client;
 
 use crate::fail::Failure;
 use crate::filters::FilterArgs;
-use crate::output::{json_pretty, progress_bar, thousands};
+use crate::output::{count, json_pretty, progress_bar, thousands};
 
 /// Erase the bodies of matching records (GDPR)
 #[derive(Debug, clap::Args)]
@@ -94,20 +94,20 @@ pub async fn run(args: EraseArgs, client: Client) -> Result<(), Failure> {
         )
         .map_err(io);
     }
-    let records = thousands(result.records);
-    let segments = result.segments.len();
+    let records = count(result.records, "record");
+    let segments = count(result.segments.len() as u64, "segment");
     if result.dry_run {
         writeln!(
             out,
-            "dry run: {records} records of {} in {segments} segments would be erased",
+            "dry run: {records} of {} in {segments} would be erased",
             args.log
         )
         .map_err(io)?;
         if !result.archived_in_range.is_empty() {
             writeln!(
                 out,
-                "{} archived segments are in the time range: a real run restores and searches them too",
-                result.archived_in_range.len()
+                "{} in the time range: a real run restores and searches them too",
+                count(result.archived_in_range.len() as u64, "archived segment")
             )
             .map_err(io)?;
         }
@@ -115,13 +115,16 @@ pub async fn run(args: EraseArgs, client: Client) -> Result<(), Failure> {
     }
     writeln!(
         out,
-        "erased {records} records of {} ({} segments rewritten{}); they keep their seq and digest and read back as redacted",
+        "erased {records} of {} ({} rewritten{}); they keep their seq and digest and read back as redacted",
         args.log,
-        result.segments_rewritten,
+        count(result.segments_rewritten as u64, "segment"),
         if result.rearchived.is_empty() {
             String::new()
         } else {
-            format!(", {} archived copies replaced", result.rearchived.len())
+            format!(
+                ", {} replaced",
+                count(result.rearchived.len() as u64, "archived copy")
+            )
         }
     )
     .map_err(io)

@@ -67,6 +67,15 @@ pub fn number(n: u64) -> Cell {
     Cell::new(thousands(n)).set_alignment(CellAlignment::Right)
 }
 
+/// `n` and `noun`, plural unless `n` is 1: `1 segment`, `1,024 segments`.
+pub fn count(n: u64, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{} {stem}ies", thousands(n)),
+        _ => format!("{} {noun}s", thousands(n)),
+    }
+}
+
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -193,6 +202,13 @@ pub fn bar(value: u64, max: u64, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(1, "segment"), "1 segment");
+        assert_eq!(count(0, "segment"), "0 segments");
+        assert_eq!(count(1200, "archived copy"), "1,200 archived copies");
+    }
 
     #[test]
     fn bars_scale_to_the_largest_value() {

@@ -10,7 +10,7 @@ use stele_client::proto::{self, RetentionRule};
 use stele_client::{Client, Limit};
 
 use crate::fail::Failure;
-use crate::output::{json_pretty, local_time_ns, number, progress_bar, table, thousands};
+use crate::output::{count, json_pretty, local_time_ns, number, progress_bar, table, thousands};
 use crate::units::{human_bytes, human_ms, or_none, parse_bytes, parse_duration};
 
 /// Show, apply and change a log's retention
@@ -164,9 +164,9 @@ async fn show(client: &Client, log: &str, json: bool) -> Result<(), Failure> {
         lines.push((
             "anchor",
             format!(
-                "records before seq {} left in {} segments; signed {}",
+                "records before seq {} left in {}; signed {}",
                 anchor.first_seq,
-                anchor.removals.len(),
+                count(anchor.removals.len() as u64, "removal"),
                 local_time_ns(anchor.time_ns)
             ),
         ));
@@ -176,8 +176,8 @@ async fn show(client: &Client, log: &str, json: bool) -> Result<(), Failure> {
         lines.push((
             "archived",
             format!(
-                "{} segments (seqs {}..{}), {restored} restored",
-                info.archived.len(),
+                "{} (seqs {}..{}), {restored} restored",
+                count(info.archived.len() as u64, "segment"),
                 info.archived.first().map_or(0, |a| a.first_seq),
                 info.archived.last().map_or(0, |a| a.next_seq),
             ),
@@ -218,8 +218,8 @@ async fn apply(client: &Client, log: &str, dry_run: bool, json: bool) -> Result<
     if result.dry_run {
         writeln!(
             out,
-            "dry run: {} segments of {log} would leave local storage, {how}",
-            plan.remove.len()
+            "dry run: {} of {log} would leave local storage: {how}",
+            count(plan.remove.len() as u64, "segment")
         )
         .map_err(io)?;
         if !plan.remove.is_empty() {
@@ -240,8 +240,8 @@ async fn apply(client: &Client, log: &str, dry_run: bool, json: bool) -> Result<
         match (result.removed.first(), result.removed.last()) {
             (Some(first), Some(last)) => writeln!(
                 out,
-                "removed {} segments of {log} (seqs {}..{}, {} bytes), {how}",
-                result.removed.len(),
+                "{} of {log} left local storage (seqs {}..{}, {} bytes): {how}",
+                count(result.removed.len() as u64, "segment"),
                 first.first_seq,
                 last.next_seq,
                 thousands(bytes)
@@ -303,8 +303,8 @@ pub fn hold_line(h: &proto::Hold) -> String {
 fn plan_summary(plan: &proto::RetentionPlan) -> String {
     match (plan.remove.first(), plan.remove.last()) {
         (Some(first), Some(last)) => format!(
-            "{} segments (seqs {}..{}, {} bytes)",
-            plan.remove.len(),
+            "{} (seqs {}..{}, {} bytes)",
+            count(plan.remove.len() as u64, "segment"),
             first.first_seq,
             last.next_seq,
             thousands(plan.remove.iter().map(|r| r.bytes).sum())
