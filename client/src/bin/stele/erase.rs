@@ -10,7 +10,7 @@ use stele_client::Client;
 
 use crate::fail::Failure;
 use crate::filters::FilterArgs;
-use crate::output::{count, json_pretty, progress_bar, thousands};
+use crate::output::{count, json_pretty, progress_bar};
 
 /// Erase the bodies of matching records (GDPR)
 #[derive(Debug, clap::Args)]
