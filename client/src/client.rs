@@ -414,6 +414,11 @@ fn endpoint(config: &ClientConfig) -> Result<Endpoint> {
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true);
     if config.endpoint.starts_with("https://") || config.ca_cert.is_some() {
+        // A program linking this library may compile in both of rustls'
+        // crypto providers (ring, which tonic uses, and aws-lc-rs), and then
+        // rustls cannot pick one by itself: choose ring, unless the process
+        // already chose.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut tls = ClientTlsConfig::new();
         if config.ca_cert.is_none() {
             tls = tls.with_webpki_roots();
