@@ -696,3 +696,48 @@ fn the_system_log_is_never_erased() {
         .unwrap_err();
     assert!(matches!(err, Error::Refused(_)), "{err}");
 }
+
+#[test]
+fn the_scheduler_applies_policies_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            retention_interval: Some(Duration::from_millis(20)),
+            ..options(&clock, ArchiveTarget::None)
+        },
+    )
+    .unwrap();
+    let log = store
+        .create_log(
+            "audit",
+            policy(RetentionPolicy {
+                max_age_ms: Some(HOUR),
+                ..RetentionPolicy::default()
+            }),
+        )
+        .unwrap();
+    fill(&log, &clock);
+    clock.advance(25 * MIN);
+    // Each removal is recorded in `_system` right after it: wait for both.
+    let system = store.system_log().unwrap();
+    let by_scheduler = || {
+        system
+            .scan(.., Direction::Forward)
+            .map(|r| r.unwrap().event().unwrap().unwrap())
+            .filter(|e| e.action == "retention.delete" && e.actor.id == "retention-scheduler")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while log.first_seq() < 300 || by_scheduler() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not remove segments 0..300"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(log.first_seq(), 300);
+    assert_eq!(by_scheduler(), 3);
+    assert_verifies(&store, &log, Some(300));
+}
