@@ -53,6 +53,19 @@ fn fill(log: &Log, clock: &ManualClock) {
     }
 }
 
+/// A store in `dir` holding the log `audit` with `retention`, filled.
+fn filled(
+    dir: &Path,
+    options: StoreOptions,
+    clock: &ManualClock,
+    retention: RetentionPolicy,
+) -> (Store, Arc<Log>) {
+    let store = Store::open_with(dir, options).unwrap();
+    let log = store.create_log("audit", policy(retention)).unwrap();
+    fill(&log, clock);
+    (store, log)
+}
+
 fn by(who: &str) -> ApplyOptions {
     ApplyOptions {
         dry_run: false,
@@ -90,17 +103,15 @@ fn assert_verifies(store: &Store, log: &Log, anchored_at: Option<u64>) {
 fn segments_leave_by_age_and_size_and_verify_passes_after() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open_with(dir.path(), options(&clock, ArchiveTarget::None)).unwrap();
-    let log = store
-        .create_log(
-            "audit",
-            policy(RetentionPolicy {
-                max_age_ms: Some(HOUR),
-                ..RetentionPolicy::default()
-            }),
-        )
-        .unwrap();
-    fill(&log, &clock);
+    let (store, log) = filled(
+        dir.path(),
+        options(&clock, ArchiveTarget::None),
+        &clock,
+        RetentionPolicy {
+            max_age_ms: Some(HOUR),
+            ..RetentionPolicy::default()
+        },
+    );
     // Now START+60m: segment 0 (newest record at START) is exactly 60 min old.
     let plan = log.retention_plan();
     assert_eq!(plan.remove.len(), 1, "{plan:?}");
@@ -172,18 +183,16 @@ fn segments_leave_by_age_and_size_and_verify_passes_after() {
 fn the_lock_and_holds_stop_removal_whoever_asks() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open_with(dir.path(), options(&clock, ArchiveTarget::None)).unwrap();
-    let log = store
-        .create_log(
-            "audit",
-            policy(RetentionPolicy {
-                max_age_ms: Some(10 * 60_000),
-                lock_ms: Some(HOUR / 2),
-                ..RetentionPolicy::default()
-            }),
-        )
-        .unwrap();
-    fill(&log, &clock);
+    let (store, log) = filled(
+        dir.path(),
+        options(&clock, ArchiveTarget::None),
+        &clock,
+        RetentionPolicy {
+            max_age_ms: Some(10 * 60_000),
+            lock_ms: Some(HOUR / 2),
+            ..RetentionPolicy::default()
+        },
+    );
     // At START+60m segments 0..=3 are 60, 50, 40, 30 min old (at or past
     // the 30 min lock); segment 4, 20 min old, is due by age but locked.
     let plan = log.retention_plan();
@@ -267,17 +276,15 @@ fn the_lock_and_holds_stop_removal_whoever_asks() {
 fn a_segment_removed_by_hand_fails_verification() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open_with(dir.path(), options(&clock, ArchiveTarget::None)).unwrap();
-    let log = store
-        .create_log(
-            "audit",
-            policy(RetentionPolicy {
-                max_age_ms: Some(HOUR),
-                ..RetentionPolicy::default()
-            }),
-        )
-        .unwrap();
-    fill(&log, &clock);
+    let (store, log) = filled(
+        dir.path(),
+        options(&clock, ArchiveTarget::None),
+        &clock,
+        RetentionPolicy {
+            max_age_ms: Some(HOUR),
+            ..RetentionPolicy::default()
+        },
+    );
     assert_eq!(apply(&store, "audit"), [0]);
     let key = store.public_key();
     drop(log);
@@ -333,17 +340,15 @@ fn a_segment_removed_by_hand_fails_verification() {
 fn archive_and_restore(target: ArchiveTarget) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open_with(dir.path(), options(&clock, target)).unwrap();
-    let log = store
-        .create_log(
-            "audit",
-            policy(RetentionPolicy {
-                max_age_ms: Some(25 * 60_000),
-                ..RetentionPolicy::default()
-            }),
-        )
-        .unwrap();
-    fill(&log, &clock);
+    let (store, log) = filled(
+        dir.path(),
+        options(&clock, target),
+        &clock,
+        RetentionPolicy {
+            max_age_ms: Some(25 * 60_000),
+            ..RetentionPolicy::default()
+        },
+    );
     let before: Vec<_> = log
         .scan(.., Direction::Forward)
         .map(Result::unwrap)
@@ -522,24 +527,18 @@ fn a_failure_at_any_archival_step_loses_nothing() {
             step,
             armed: AtomicBool::new(true),
         });
-        let store = Store::open_with(
+        let (store, log) = filled(
             data.path(),
             StoreOptions {
                 faults: faults.clone(),
                 ..options(&clock, target.clone())
             },
-        )
-        .unwrap();
-        let log = store
-            .create_log(
-                "audit",
-                policy(RetentionPolicy {
-                    max_age_ms: Some(25 * 60_000),
-                    ..RetentionPolicy::default()
-                }),
-            )
-            .unwrap();
-        fill(&log, &clock);
+            &clock,
+            RetentionPolicy {
+                max_age_ms: Some(25 * 60_000),
+                ..RetentionPolicy::default()
+            },
+        );
         let key = store.public_key();
         let err = store
             .apply_retention("audit", &by("ops"), &mut |_| {})
@@ -591,17 +590,15 @@ fn erasure_reaches_archived_copies() {
     let target = ArchiveTarget::Local {
         path: archive_dir.path().to_path_buf(),
     };
-    let store = Store::open_with(data.path(), options(&clock, target)).unwrap();
-    let log = store
-        .create_log(
-            "audit",
-            policy(RetentionPolicy {
-                max_age_ms: Some(25 * 60_000),
-                ..RetentionPolicy::default()
-            }),
-        )
-        .unwrap();
-    fill(&log, &clock);
+    let (store, log) = filled(
+        data.path(),
+        options(&clock, target),
+        &clock,
+        RetentionPolicy {
+            max_age_ms: Some(25 * 60_000),
+            ..RetentionPolicy::default()
+        },
+    );
     let before: Vec<_> = log
         .scan(.., Direction::Forward)
         .map(Result::unwrap)
@@ -701,24 +698,18 @@ fn the_system_log_is_never_erased() {
 fn the_scheduler_applies_policies_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START));
-    let store = Store::open_with(
+    let (store, log) = filled(
         dir.path(),
         StoreOptions {
             retention_interval: Some(Duration::from_millis(20)),
             ..options(&clock, ArchiveTarget::None)
         },
-    )
-    .unwrap();
-    let log = store
-        .create_log(
-            "audit",
-            policy(RetentionPolicy {
-                max_age_ms: Some(HOUR),
-                ..RetentionPolicy::default()
-            }),
-        )
-        .unwrap();
-    fill(&log, &clock);
+        &clock,
+        RetentionPolicy {
+            max_age_ms: Some(HOUR),
+            ..RetentionPolicy::default()
+        },
+    );
     clock.advance(25 * MIN);
     // Each removal is recorded in `_system` right after it: wait for both.
     let system = store.system_log().unwrap();
