@@ -151,19 +151,13 @@ impl Log {
     ) -> Result<Removal> {
         let _seal = self.seal_lock.lock();
         let segments = self.segments();
-        let Some(front) = segments.first().filter(|s| {
-            s.first_seq == planned.first_seq
-                && s.next_seq == planned.next_seq
-                && s.state == super::SegmentState::Sealed
-        }) else {
-            return Err(Error::Refused(format!(
-                "segment {}..{} of log `{}` is no longer the oldest sealed segment",
-                planned.first_seq, planned.next_seq, self.name
-            )));
+        let oldest = self.view.read().first().cloned();
+        let (Some(front), Some(Segment::Sealed(sealed))) = (segments.first(), oldest) else {
+            return Err(self.not_oldest(planned));
         };
-        let Some(Segment::Sealed(sealed)) = self.view.read().first().cloned() else {
-            unreachable!("the front segment was listed as sealed");
-        };
+        if (front.first_seq, front.next_seq) != (planned.first_seq, planned.next_seq) {
+            return Err(self.not_oldest(planned));
+        }
         if let Some(entry) = &archived {
             let bytes = std::fs::read(&front.path).map_err(Error::io("read", &front.path))?;
             if <[u8; 32]>::from(Sha256::digest(&bytes)) != entry.sha256 {
@@ -223,6 +217,13 @@ impl Log {
         super::open::remove_segment_files(&self.dir, front.first_seq, &front.path)?;
         tracing::info!(log = %self.name, first_seq = front.first_seq, next_seq = front.next_seq, rule = %planned.rule, archived = ?removal.archived, "segment left local storage");
         Ok(removal)
+    }
+
+    fn not_oldest(&self, planned: &PlannedRemoval) -> Error {
+        Error::Refused(format!(
+            "segment {}..{} of log `{}` is no longer the oldest sealed segment",
+            planned.first_seq, planned.next_seq, self.name
+        ))
     }
 
     /// Applies `change` to a copy of the manifest and saves it; the log's
