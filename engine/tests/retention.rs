@@ -157,7 +157,7 @@ fn segments_leave_by_age_and_size_and_verify_passes_after() {
     // Size: keep under two segments' worth of files.
     let sizes: Vec<u64> = log.segments().iter().map(|s| s.file_bytes).collect();
     let limit = sizes.iter().rev().take(2).sum::<u64>();
-    log.set_retention(None, Some(limit)).unwrap();
+    log.set_retention(Some(None), Some(Some(limit))).unwrap();
     assert_eq!(apply(&store, "audit"), [300, 400]);
     assert_verifies(&store, &log, Some(500));
     assert_eq!(system_actions(&store, "retention.delete"), 5);

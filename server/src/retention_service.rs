@@ -125,14 +125,7 @@ pub async fn set_retention(
             "clear_max_bytes",
         )?;
         let log = ctx.log(&name).await?;
-        blocking(move || {
-            let current = log.policy().retention;
-            log.set_retention(
-                max_age.unwrap_or(current.max_age_ms),
-                max_bytes.unwrap_or(current.max_bytes),
-            )
-        })
-        .await
+        blocking(move || log.set_retention(max_age, max_bytes)).await
     }
     .await;
     let note = match &result {

@@ -22,20 +22,24 @@ impl Log {
         self.manifest.lock().clone()
     }
 
-    /// Sets `max_age_ms` and `max_bytes` (`None` removes a limit). The
-    /// retention lock is not changed here: see [`Log::raise_lock`].
+    /// Changes `max_age_ms` and `max_bytes`: `Some(Some(v))` sets a limit,
+    /// `Some(None)` removes it, `None` keeps it (read and written under the
+    /// manifest's lock, so concurrent changes of different limits do not
+    /// undo each other). The retention lock is not changed here: see
+    /// [`Log::raise_lock`].
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a zero limit; I/O errors saving the
     /// manifest.
     pub fn set_retention(
         &self,
-        max_age_ms: Option<u64>,
-        max_bytes: Option<u64>,
+        max_age_ms: Option<Option<u64>>,
+        max_bytes: Option<Option<u64>>,
     ) -> Result<RetentionPolicy> {
         self.update_manifest(|m| {
-            m.policy.retention.max_age_ms = max_age_ms;
-            m.policy.retention.max_bytes = max_bytes;
+            let retention = &mut m.policy.retention;
+            retention.max_age_ms = max_age_ms.unwrap_or(retention.max_age_ms);
+            retention.max_bytes = max_bytes.unwrap_or(retention.max_bytes);
             m.policy.validate()?;
             Ok(m.policy.retention)
         })
