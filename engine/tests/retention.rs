@@ -66,6 +66,18 @@ fn filled(
     (store, log)
 }
 
+/// A policy with only `max_age_ms`.
+fn max_age(ms: u64) -> RetentionPolicy {
+    RetentionPolicy {
+        max_age_ms: Some(ms),
+        ..RetentionPolicy::default()
+    }
+}
+
+/// Segments archived by the archival tests: those older than 25 minutes,
+/// 0..400 of a freshly filled log.
+const ARCHIVE_AGE: u64 = 25 * 60_000;
+
 fn by(who: &str) -> ApplyOptions {
     ApplyOptions {
         dry_run: false,
@@ -107,10 +119,7 @@ fn segments_leave_by_age_and_size_and_verify_passes_after() {
         dir.path(),
         options(&clock, ArchiveTarget::None),
         &clock,
-        RetentionPolicy {
-            max_age_ms: Some(HOUR),
-            ..RetentionPolicy::default()
-        },
+        max_age(HOUR),
     );
     // Now START+60m: segment 0 (newest record at START) is exactly 60 min old.
     let plan = log.retention_plan();
@@ -280,10 +289,7 @@ fn a_segment_removed_by_hand_fails_verification() {
         dir.path(),
         options(&clock, ArchiveTarget::None),
         &clock,
-        RetentionPolicy {
-            max_age_ms: Some(HOUR),
-            ..RetentionPolicy::default()
-        },
+        max_age(HOUR),
     );
     assert_eq!(apply(&store, "audit"), [0]);
     let key = store.public_key();
@@ -344,10 +350,7 @@ fn archive_and_restore(target: ArchiveTarget) {
         dir.path(),
         options(&clock, target),
         &clock,
-        RetentionPolicy {
-            max_age_ms: Some(25 * 60_000),
-            ..RetentionPolicy::default()
-        },
+        max_age(ARCHIVE_AGE),
     );
     let before: Vec<_> = log
         .scan(.., Direction::Forward)
@@ -534,10 +537,7 @@ fn a_failure_at_any_archival_step_loses_nothing() {
                 ..options(&clock, target.clone())
             },
             &clock,
-            RetentionPolicy {
-                max_age_ms: Some(25 * 60_000),
-                ..RetentionPolicy::default()
-            },
+            max_age(ARCHIVE_AGE),
         );
         let key = store.public_key();
         let err = store
@@ -594,10 +594,7 @@ fn erasure_reaches_archived_copies() {
         data.path(),
         options(&clock, target),
         &clock,
-        RetentionPolicy {
-            max_age_ms: Some(25 * 60_000),
-            ..RetentionPolicy::default()
-        },
+        max_age(ARCHIVE_AGE),
     );
     let before: Vec<_> = log
         .scan(.., Direction::Forward)
@@ -705,10 +702,7 @@ fn the_scheduler_applies_policies_on_its_own() {
             ..options(&clock, ArchiveTarget::None)
         },
         &clock,
-        RetentionPolicy {
-            max_age_ms: Some(HOUR),
-            ..RetentionPolicy::default()
-        },
+        max_age(HOUR),
     );
     clock.advance(25 * MIN);
     // Each removal is recorded in `_system` right after it: wait for both.

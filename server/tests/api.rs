@@ -9,7 +9,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use common::{Bearer, TestServer, create_log, event, events_until_caught_up, eventually};
+use common::{Bearer, TestServer, create_log, event, events_until_caught_up, eventually, verify};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use stele_engine::chain;
@@ -1224,35 +1224,6 @@ async fn get_checkpoint(client: &mut Client, log: &str) -> v1::Checkpoint {
         .await
         .unwrap()
         .into_inner()
-}
-
-/// Runs Verify; returns the number of progress messages and the result.
-async fn verify(
-    client: &mut Client,
-    log: &str,
-    from_seq: u64,
-    to_seq: Option<u64>,
-) -> (Vec<v1::VerifyProgress>, v1::VerifyResult) {
-    use v1::verify_response::Item;
-    let mut stream = client
-        .verify(v1::VerifyRequest {
-            log: log.into(),
-            from_seq,
-            to_seq,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut progress = Vec::new();
-    let mut result = None;
-    while let Some(message) = stream.message().await.unwrap() {
-        assert!(result.is_none(), "nothing follows the result");
-        match message.item.unwrap() {
-            Item::Progress(p) => progress.push(p),
-            Item::Result(r) => result = Some(r),
-        }
-    }
-    (progress, result.expect("a result ends the stream"))
 }
 
 #[tokio::test]

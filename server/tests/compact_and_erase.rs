@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Bearer, TestServer, event, eventually};
+use common::{Bearer, TestServer, event, eventually, verify};
 use stele_proto::v1::admin_client::AdminClient;
 use stele_proto::v1::stele_client::SteleClient;
 use stele_proto::v1::{self, compact_response, erase_response};
@@ -142,25 +142,6 @@ async fn erase(
     Ok(result.unwrap())
 }
 
-async fn verify(client: &mut Client) -> v1::VerifyResult {
-    let mut stream = client
-        .verify(v1::VerifyRequest {
-            log: "audit".into(),
-            from_seq: 0,
-            to_seq: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut result = None;
-    while let Some(message) = stream.message().await.unwrap() {
-        if let Some(v1::verify_response::Item::Result(r)) = message.item {
-            result = Some(r);
-        }
-    }
-    result.unwrap()
-}
-
 async fn segments(admin: &mut Admin) -> usize {
     admin
         .list_segments(v1::ListSegmentsRequest {
@@ -198,7 +179,7 @@ async fn compaction_merges_small_segments_and_changes_no_answer() {
 
     assert_eq!(records(&client, Vec::new(), 26).await, before);
     assert_eq!(records(&client, actor("alice"), 13).await, alice);
-    let verified = verify(&mut client).await;
+    let verified = verify(&mut client, "audit", 0, None).await.1;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.records, 26);
 }
@@ -275,7 +256,7 @@ async fn erasure_redacts_the_matches_keeps_the_chain_and_is_recorded() {
     assert_eq!(erased.body_digest.len(), 32);
     assert!(records(&client, actor("alice"), 0).await.is_empty());
     assert_eq!(records(&client, actor("bob"), 13).await.len(), 13);
-    let verified = verify(&mut client).await;
+    let verified = verify(&mut client, "audit", 0, None).await.1;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.records, 26);
 

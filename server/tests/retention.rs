@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Bearer, TestServer, event, eventually, token};
+use common::{Bearer, TestServer, event, eventually, token, verify};
 use stele_engine::{ArchiveTarget, ManualClock};
 use stele_proto::v1::admin_client::AdminClient;
 use stele_proto::v1::stele_client::SteleClient;
@@ -153,25 +153,6 @@ async fn apply(
     Ok((progress, result.expect("a result")))
 }
 
-async fn verify(client: &mut Client, log: &str) -> v1::VerifyResult {
-    let mut stream = client
-        .verify(v1::VerifyRequest {
-            log: log.into(),
-            from_seq: 0,
-            to_seq: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut result = None;
-    while let Some(message) = stream.message().await.unwrap() {
-        if let Some(v1::verify_response::Item::Result(r)) = message.item {
-            result = Some(r);
-        }
-    }
-    result.expect("a verify result")
-}
-
 /// The `_system` events with `action`, once `count` of them are searchable.
 async fn system_events(client: &Client, action: &str, count: usize) -> Vec<v1::Event> {
     eventually(&format!("{count} {action} events"), WAIT, || {
@@ -297,7 +278,7 @@ async fn segments_past_max_age_leave_and_verify_starts_at_the_anchor() {
     let applied = system_events(&client, "admin.apply_retention", 2).await;
     assert_eq!(details(&applied[1])["segments_removed"], 3);
 
-    let verified = verify(&mut client, "audit").await;
+    let verified = verify(&mut client, "audit", 0, None).await.1;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.anchored_at, Some(30));
     assert_eq!(verified.anchor_head, anchor.head);
@@ -575,7 +556,7 @@ async fn archived_segments_are_listed_restored_queried_and_verified() {
     })
     .await;
     assert_eq!(count(&mut counter, "audit").await, 33);
-    let verified = verify(&mut client, "audit").await;
+    let verified = verify(&mut client, "audit", 0, None).await.1;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.anchored_at, Some(10));
     assert_eq!(verified.records, 33);

@@ -10,17 +10,22 @@
 //! - [`policy`]: what is configurable per log.
 //! - [`retention`]: the retention policy, lock and holds, and removing
 //!   segments from the front.
+//! - [`archive`]: uploading segments to the archive target, checking the
+//!   copy, archiving rewritten ones again, and restoring them.
 //! - [`compact`]: merging small sealed segments, and the crash-safe rewrite
 //!   of sealed segments it shares with [`erase`].
 //! - [`erase`]: erasing the bodies of matching records (GDPR), keeping
 //!   their digests.
 //!
 //! # Invariants
-//! - Seqs are contiguous from 0; the segments in `view` cover
-//!   `first_seq..next_seq` with no gap and no overlap, in order, and the last
-//!   one is the active WAL.
+//! - Seqs are contiguous, from 0 or from the manifest's retention anchor;
+//!   the segments in `view` cover `first_seq..next_seq` with no gap and no
+//!   overlap, in order, and the last one is the active WAL.
 //! - Only the holder of `writer` writes to the active WAL or changes the chain
-//!   head. Lock order: `seal_lock`, then `writer`, then `view` or `sync`.
+//!   head. Lock order: `seal_lock`, then `writer` or `manifest`, then `view`
+//!   or `sync`. Everything that replaces or removes segment files (seals,
+//!   retention, restore, compaction, erasure, verification) holds
+//!   `seal_lock`.
 //! - `visible` is the seq after the last record readers may see: for the
 //!   `always` policy, the last one made durable.
 

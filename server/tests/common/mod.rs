@@ -196,3 +196,33 @@ pub async fn events_until_caught_up(
         .expect("the subscription catches up");
     out
 }
+
+/// Runs `Verify` over `from_seq..to_seq` of `log`; returns the progress
+/// messages and the result that ends the stream.
+pub async fn verify(
+    client: &mut SteleClient<InterceptedService<Channel, Bearer>>,
+    log: &str,
+    from_seq: u64,
+    to_seq: Option<u64>,
+) -> (Vec<v1::VerifyProgress>, v1::VerifyResult) {
+    use v1::verify_response::Item;
+    let mut stream = client
+        .verify(v1::VerifyRequest {
+            log: log.into(),
+            from_seq,
+            to_seq,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut progress = Vec::new();
+    let mut result = None;
+    while let Some(message) = stream.message().await.unwrap() {
+        assert!(result.is_none(), "nothing follows the result");
+        match message.item.unwrap() {
+            Item::Progress(p) => progress.push(p),
+            Item::Result(r) => result = Some(r),
+        }
+    }
+    (progress, result.expect("a result ends the stream"))
+}
