@@ -2,7 +2,7 @@
 //! findings that libFuzzer did not reach by itself in minutes (see
 //! `docs/fuzzing.md`, "Findings"), with the engine's own encoders so that they
 //! follow the format as it changes. All are fixed; the engine's test suite
-//! replays them (`engine/tests/fuzz_regressions.rs`).
+//! replays them (`engine/tests/it/fuzz_regressions.rs`).
 //!
 //! - `wal_recovery/first-seq-overflow`: a WAL whose header starts at seq
 //!   `u64::MAX` and whose one frame holds two records (seqs `u64::MAX`, 0) with

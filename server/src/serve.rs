@@ -220,9 +220,9 @@ fn builder(config: &Config) -> Result<Server, ServeError> {
             .map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", path.display())))
     };
     let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-    // Two rustls crypto providers are compiled in (ring through tonic,
-    // aws-lc-rs through object_store's HTTP client), so rustls cannot pick
-    // one by itself: choose ring, unless the process already chose.
+    // rustls on ring is the one TLS stack of the workspace (tonic's, and
+    // object_store's S3 client's); make it the process default, unless the
+    // process already chose.
     let _ = rustls::crypto::ring::default_provider().install_default();
     server
         .tls_config(ServerTlsConfig::new().identity(identity))

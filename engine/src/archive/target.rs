@@ -437,6 +437,10 @@ fn open_s3(
         ));
     }
     let millis = |d: Duration| format!("{}ms", d.as_millis());
+    // object_store's HTTP client (reqwest, built without a crypto provider
+    // of its own) takes TLS from the process-wide rustls provider: ring,
+    // unless the process already chose.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = builder
         .with_config(
             AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),

@@ -1,0 +1,638 @@
+//! The `stele` command line end to end against a real `steled`: import and
+//! query back, bad lines, tail across a restart, agg against hand counts,
+//! verify before and after a flipped byte, append, settings and exit codes.
+
+use crate::common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Steled, describe, run_stele, stele_command};
+use serde_json::Value;
+use stele_client::{Client, Event, Selection, proto};
+
+/// The sample file the README's quick start imports.
+const SAMPLE: &str = include_str!("../../examples/events.jsonl");
+/// How long anything may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn sample() -> Vec<Value> {
+    SAMPLE
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn create_log(client: &Client, name: &str, seal_max_records: u64) {
+    client
+        .create_log(
+            name,
+            proto::Policy {
+                seal_max_records,
+                ..proto::Policy::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// Waits until `count` records of `log` are searchable.
+async fn searchable(client: &Client, log: &str, count: u64) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let n = client.count(log, &Selection::new()).await.unwrap();
+        if n == count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} of {count} records searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn stdout_json_lines(output: &std::process::Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_a_file_and_query_every_event_back() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 200).await;
+    let file = work.path().join("events.jsonl");
+    std::fs::write(&file, SAMPLE).unwrap();
+
+    let out = server.stele(
+        &[
+            "import",
+            "--log",
+            "audit",
+            "--batch",
+            "64",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("imported 500 events"), "{stderr}");
+
+    let expected = sample();
+    searchable(&client, "audit", expected.len() as u64).await;
+    let out = server.stele(
+        &[
+            "query",
+            "--log",
+            "audit",
+            "--all",
+            "--oldest-first",
+            "-o",
+            "jsonl",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let records = stdout_json_lines(&out);
+    assert_eq!(records.len(), expected.len());
+    let by_id: BTreeMap<&str, &Value> = records
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r))
+        .collect();
+    assert_eq!(by_id.len(), expected.len(), "every id exactly once");
+    for event in &expected {
+        let record = by_id[event["id"].as_str().unwrap()];
+        for (key, value) in event.as_object().unwrap() {
+            assert_eq!(&record[key], value, "{key} of {}", event["id"]);
+        }
+        assert!(
+            record["seq"].is_u64() && record["ingest_time"].is_string(),
+            "{record}"
+        );
+    }
+
+    // Importing the same file again stores nothing new: the ids are known.
+    let out = server.stele(&["import", "--log", "audit", file.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("500 already stored"),
+        "{}",
+        describe(&out)
+    );
+
+    // Filters as flags, in the table and as JSON.
+    let alice_denied = expected
+        .iter()
+        .filter(|e| e["actor"]["id"] == "alice" && e["outcome"] == "denied")
+        .count();
+    let out = server.stele(
+        &[
+            "query",
+            "--log",
+            "audit",
+            "--actor",
+            "alice",
+            "--outcome",
+            "denied",
+            "-n",
+            "1000",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let page: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page.len(), alice_denied);
+    let out = server.stele(
+        &[
+            "query", "--log", "audit", "--action", "git.*", "--since", "1h",
+        ],
+        None,
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("ACTION") && table.contains("git."),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lines_are_reported_with_their_numbers() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 0).await;
+    let long = "x".repeat(5000);
+    let lines = [
+        r#"{"action":"ok.one"}"#.to_string(),
+        "this is not json".to_string(),
+        r#"{"action":"ok.two","outcome":"maybe"}"#.to_string(),
+        String::new(),
+        r#"{"actor":{"id":"nobody"}}"#.to_string(),
+        format!(r#"{{"action":"too.long","message":"{long}"}}"#),
+        r#"{"action":"ok.three","details":{"a":1}}"#.to_string(),
+    ];
+    let input = lines.join("\n");
+
+    let out = server.stele(&["import", "--log", "audit", "-"], Some(input.as_bytes()));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (line, why) in [(2, "expected"), (3, "maybe"), (5, "action"), (6, "message")] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("stdin: line {line}: ")) && l.contains(why)),
+            "line {line} ({why}) not reported:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("line 1:") && !stderr.contains("line 4:") && !stderr.contains("line 7:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("imported 2 events") || stderr.contains("imported 3 events"),
+        "{stderr}"
+    );
+    searchable(&client, "audit", 2).await;
+
+    // --on-error fail stops at the first bad line.
+    let out = server.stele(
+        &["import", "--log", "audit", "--on-error", "fail", "-"],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 2:") && stderr.contains("stopped at line 2"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("line 3:"), "{stderr}");
+}
+
+/// A `stele tail -f` child whose stdout lines arrive on a channel.
+struct Tail {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Tail {
+    fn start(endpoint: &str, work: &Path, args: &[&str]) -> Tail {
+        let mut child = stele_command(endpoint, work, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Tail { child, lines }
+    }
+
+    /// The next `n` records printed.
+    fn records(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + DEADLINE;
+        (0..n)
+            .map(|i| {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let line = self
+                    .lines
+                    .recv_timeout(wait)
+                    .unwrap_or_else(|_| panic!("tail printed {i} of {n} records"));
+                serde_json::from_str(&line).unwrap()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn append_many(client: &Client, prefix: &str, n: usize) {
+    let events: Vec<Event> = (0..n)
+        .map(|i| Event::new("tail.test").id(format!("{prefix}-{i}")))
+        .collect();
+    let deadline = Instant::now() + DEADLINE;
+    // Right after a restart the first calls may find the port closed.
+    while let Err(e) = client.append("audit", &events).await {
+        assert!(e.is_transient() && Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_follows_new_events_and_resumes_after_a_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let mut server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 0).await;
+    append_many(&client, "before", 5).await;
+    searchable(&client, "audit", 5).await;
+
+    let tail = Tail::start(
+        &server.endpoint(),
+        work.path(),
+        &["tail", "--log", "audit", "-f", "-n", "2", "-o", "jsonl"],
+    );
+    let first = tail.records(2);
+    assert_eq!(
+        first
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 4]
+    );
+
+    append_many(&client, "live", 10).await;
+    let live = tail.records(10);
+    server.restart().await;
+    append_many(&client, "after", 10).await;
+    let after = tail.records(10);
+
+    let seqs: Vec<u64> = live
+        .iter()
+        .chain(&after)
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (5..25).collect::<Vec<_>>(),
+        "every seq once, in order, across the restart"
+    );
+    let ids: Vec<&str> = after.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids[0], "after-0");
+    assert!(
+        tail.lines.recv_timeout(Duration::from_millis(300)).is_err(),
+        "nothing more"
+    );
+
+    // Without -f: from a seq to the head, then exit.
+    let out = server.stele(
+        &["tail", "--log", "audit", "--from-seq", "20", "-o", "jsonl"],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let seqs: Vec<u64> = stdout_json_lines(&out)
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (20..25).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agg_matches_a_count_by_hand() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 0).await;
+    let out = server.stele(&["import", "--log", "audit", "-"], Some(SAMPLE.as_bytes()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let events = sample();
+    searchable(&client, "audit", events.len() as u64).await;
+
+    let mut by_hand: BTreeMap<String, u64> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["outcome"] != "success") {
+        *by_hand
+            .entry(e["actor"]["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let out = server.stele(
+        &[
+            "agg",
+            "--log",
+            "audit",
+            "--by",
+            "actor.id",
+            "--outcome",
+            "failure",
+            "--outcome",
+            "denied",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counted: BTreeMap<String, u64> = json["top"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(counted, by_hand);
+    assert_eq!(
+        json["total"].as_u64().unwrap(),
+        by_hand.values().sum::<u64>()
+    );
+
+    // The table shows the same numbers, with bars.
+    let out = server.stele(&["agg", "--log", "audit", "--by", "action"], None);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let pushes = events.iter().filter(|e| e["action"] == "git.push").count();
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("git.push "))
+        .unwrap();
+    assert!(
+        row.contains(&format!(" {pushes} ")) && row.contains('█'),
+        "{table}"
+    );
+
+    let out = server.stele(
+        &["agg", "--log", "audit", "--histogram", "1h", "--json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sum: u64 = json["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, events.len() as u64);
+}
+
+/// The sealed segment files of `log`.
+fn sealed_segments(data: &Path, log: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(data.join("logs").join(log).join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_then_fails_after_a_byte_of_a_sealed_segment_is_flipped() {
+    let work = tempfile::tempdir().unwrap();
+    let mut server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 100).await;
+    let out = server.stele(
+        &["import", "--log", "audit", "--batch", "50", "-"],
+        Some(SAMPLE.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    client.seal("audit").await.unwrap();
+    let key = hex::encode(client.public_key().await.unwrap());
+
+    let out = server.stele(&["verify", "--log", "audit", "--public-key", &key], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout.contains("OK log audit verifies") && stdout.contains("(pinned)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("500 records"), "{stdout}");
+
+    // A key that is not the server's is refused.
+    let other = "11".repeat(32);
+    let out = server.stele(&["verify", "--log", "audit", "--public-key", &other], None);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+
+    // Offline, a byte in the middle of a sealed segment flips.
+    server.stop().await;
+    let segment = sealed_segments(server.data_dir(), "audit")[1].clone();
+    std::fs::set_permissions(&segment, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    let middle = file.metadata().unwrap().len() / 2;
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, middle).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x40], middle).unwrap();
+    drop(file);
+    server.restart().await;
+
+    let out = server.stele(&["verify", "--log", "audit", "--public-key", &key], None);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAILED log audit does not verify"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_settings_and_exit_codes() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let out = server.stele(&["logs", "create", "audit"], None);
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let out = server.stele(
+        &[
+            "append",
+            "--log",
+            "audit",
+            "--action",
+            "workflow.delete",
+            "--actor",
+            "alice",
+            "--ip",
+            "203.0.113.7",
+            "--resource",
+            "workflow:42",
+            "--outcome",
+            "success",
+            "--message",
+            "alice deleted workflow 42",
+            "--detail",
+            "reason=cleanup",
+            "--detail",
+            "steps=3",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let receipt: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(receipt["seq"], 0);
+    assert_eq!(receipt["chain_hash"].as_str().unwrap().len(), 64);
+    let client = server.client().await;
+    let (record, stored) = client.get_record("audit", 0, false).await.unwrap();
+    assert_eq!(
+        hex::encode(stored.chain_hash),
+        receipt["chain_hash"].as_str().unwrap()
+    );
+    let event = record.event.unwrap();
+    assert_eq!(event.id, receipt["id"].as_str().unwrap());
+    assert_eq!(event.details.unwrap()["steps"], 3);
+    assert_eq!(event.resource.unwrap().id, "42");
+
+    // The same id again: the original receipt.
+    let id = receipt["id"].as_str().unwrap();
+    let out = server.stele(
+        &[
+            "append",
+            "--log",
+            "audit",
+            "--action",
+            "workflow.delete",
+            "--id",
+            id,
+        ],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("seq 0 (duplicate"),
+        "{}",
+        describe(&out)
+    );
+
+    // Refusals: 1 from the server, 2 for usage, 3 for no server.
+    let out = server.stele(&["append", "--log", "nope", "--action", "a.b"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOT_FOUND"),
+        "{}",
+        describe(&out)
+    );
+    let out = server.stele(
+        &[
+            "append",
+            "--log",
+            "audit",
+            "--action",
+            "a.b",
+            "--resource",
+            "no-colon",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--resource"),
+        "{}",
+        describe(&out)
+    );
+    let out = server.stele(&["query", "--log", "audit", "--from", "last tuesday"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let out = run_stele(&closed, work.path(), &["logs", "list"], None);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
+        "{}",
+        describe(&out)
+    );
+
+    // The configuration file supplies the endpoint when no flag or variable does.
+    let config = work.path().join("config.toml");
+    std::fs::write(&config, format!("endpoint = \"{}\"\n", server.endpoint())).unwrap();
+    let mut cmd = stele_command("unused", work.path(), &["logs", "list", "--json"]);
+    let out = cmd
+        .env_remove("STELE_ENDPOINT")
+        .env("STELE_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let logs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: HashSet<&str> = logs.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert!(names.contains("audit"), "{names:?}");
+    std::fs::write(&config, "endpoint = 7\n").unwrap();
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("config.toml"),
+        "{}",
+        describe(&out)
+    );
+
+    // Every command has help with examples.
+    for command in [
+        "append",
+        "import",
+        "query",
+        "tail",
+        "agg",
+        "verify",
+        "logs create",
+        "segments list",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let out = server.stele(&args, None);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && help.contains("Example"),
+            "{command}: {}",
+            describe(&out)
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! The index is derived data: deleted, damaged or behind after a crash, it
+//! is rebuilt or caught up from the segments, and searches answer exactly
+//! as before.
+//!
+//! The crash test's child is this test binary itself, re-run with
+//! `STELE_INDEX_CRASH_CHILD` set.
+
+use crate::common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{events, log_dir, small_policy};
+use rand::Rng;
+use stele_engine::query::ExactField;
+use stele_engine::{Direction, FsyncPolicy, IndexPolicy, Log, Order, Policy, Query, Store};
+
+const CHILD_ENV: &str = "STELE_INDEX_CRASH_CHILD";
+
+/// Queries whose answers must survive any index loss.
+fn queries() -> Vec<Query> {
+    vec![
+        Query {
+            limit: 10_000,
+            ..Query::default()
+        },
+        Query {
+            limit: 10_000,
+            order: Order::OldestFirst,
+            ..Query::default()
+        }
+        .filter(ExactField::ActorId, &["user-3", "user-4"]),
+        Query {
+            limit: 50,
+            text: "thing".into(),
+            ..Query::default()
+        }
+        .filter(ExactField::Action, &["git.*"]),
+        Query {
+            limit: 10_000,
+            text: "details.n:17 OR details.n:400".into(),
+            ..Query::default()
+        },
+    ]
+}
+
+fn answers(log: &Log) -> Vec<Vec<u64>> {
+    queries()
+        .iter()
+        .map(|q| {
+            log.search(q)
+                .unwrap()
+                .hits
+                .iter()
+                .map(|h| h.record.seq)
+                .collect()
+        })
+        .collect()
+}
+
+fn policy() -> Policy {
+    small_policy(FsyncPolicy::Never, 250)
+}
+
+#[test]
+fn a_deleted_or_damaged_index_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.create_log("audit", policy()).unwrap();
+        for chunk in events(0, 1100).chunks(90) {
+            log.append(chunk).unwrap();
+        }
+        log.finish_seals().unwrap();
+        log.flush_index().unwrap();
+        let before = answers(&log);
+        assert_eq!(before[0].len(), 1100);
+        before
+    };
+    let index = log_dir(dir.path(), "audit").join("index");
+
+    std::fs::remove_dir_all(&index).unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.log("audit").unwrap();
+        log.flush_index().unwrap();
+        assert_eq!(answers(&log), before, "after deleting the whole index");
+    }
+
+    // Garbage in one sealed segment's index metadata, and a missing file in
+    // the active segment's.
+    let mut dirs: Vec<_> = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 3, "{dirs:?}");
+    std::fs::write(dirs[1].join("meta.json"), b"{ not json").unwrap();
+    std::fs::remove_file(dirs.last().unwrap().join("meta.json")).unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.log("audit").unwrap();
+        log.flush_index().unwrap();
+        assert_eq!(answers(&log), before, "after damaging two indexes");
+    }
+}
+
+#[test]
+fn rebuild_index_keeps_the_answers_and_searches_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.create_log("audit", policy()).unwrap();
+    for chunk in events(0, 900).chunks(100) {
+        log.append(chunk).unwrap();
+    }
+    log.flush_index().unwrap();
+    let before = answers(&log);
+    let searcher = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                let page = log
+                    .search(&Query {
+                        limit: 10_000,
+                        ..Query::default()
+                    })
+                    .unwrap();
+                assert_eq!(page.hits.len(), 900);
+            }
+        })
+    };
+    log.rebuild_index().unwrap();
+    searcher.join().unwrap();
+    assert_eq!(answers(&log), before);
+    log.append(&events(900, 950)).unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(log.count(&Query::default()).unwrap(), 950);
+}
+
+/// The child's body: append and seal until killed, with the index
+/// committing every 20 ms.
+#[test]
+fn index_crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(&dir).unwrap();
+    let policy = Policy {
+        index: IndexPolicy {
+            commit_interval_ms: 20,
+            ..IndexPolicy::default()
+        },
+        ..policy()
+    };
+    let log = common::open_or_create(&store, "crash", policy);
+    let mut i = log.visible_seq();
+    loop {
+        log.append(&events(i, i + 37)).unwrap();
+        i += 37;
+    }
+}
+
+#[test]
+fn after_a_kill_during_indexing_the_index_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::thread_rng();
+    for round in 0..3 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "index_recovery::index_crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(400..1200)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.log("crash").unwrap();
+        let records = log.visible_seq();
+        assert!(records > 0, "round {round}: the child appended");
+        log.flush_index().unwrap();
+        assert_eq!(log.index_watermark(), records, "round {round}");
+        assert_eq!(
+            log.count(&Query::default()).unwrap(),
+            records,
+            "round {round}"
+        );
+        let q = Query {
+            limit: 10_000,
+            ..Query::default()
+        }
+        .filter(ExactField::ActorId, &["user-5"]);
+        let mut expected: Vec<(i64, u64)> = log
+            .scan(.., Direction::Forward)
+            .map(|r| r.unwrap())
+            .filter_map(|r| {
+                let e = r.event().unwrap()?;
+                (e.actor.id == "user-5").then(|| (e.time.unwrap(), r.seq))
+            })
+            .collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        expected.truncate(10_000);
+        let got: Vec<u64> = log
+            .search(&q)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.record.seq)
+            .collect();
+        assert_eq!(
+            got,
+            expected.iter().map(|e| e.1).collect::<Vec<_>>(),
+            "round {round}"
+        );
+    }
+}
+
+/// An index that cannot be written (here its directory was removed under
+/// the writer) does not hold appends back, however far it lags: appends go
+/// on at full speed, searches answer from what was indexed, and reopening
+/// rebuilds it.
+#[test]
+fn a_broken_index_does_not_stall_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy {
+        index: IndexPolicy {
+            commit_interval_ms: 100,
+            max_lag_records: 10,
+        },
+        ..small_policy(FsyncPolicy::Never, 100_000)
+    };
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.create_log("audit", policy).unwrap();
+        log.append(&events(0, 50)).unwrap();
+        log.flush_index().unwrap();
+        std::fs::remove_dir_all(log_dir(dir.path(), "audit").join("index")).unwrap();
+        // The first appends wait (at most a commit interval each) until a
+        // commit fails; from then on none waits. Throttled, these 80
+        // appends would take 80 × 100 ms.
+        let started = std::time::Instant::now();
+        for i in 0..80u64 {
+            log.append(&events(50 + i * 10, 60 + i * 10)).unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(3000),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(log.flush_index().is_err());
+        assert_eq!(log.count(&Query::default()).unwrap(), 50);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.log("audit").unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(log.count(&Query::default()).unwrap(), 850);
+}

@@ -1,0 +1,288 @@
+//! Search end to end on a small log: filters, text, both orders, a cursor,
+//! counts and a histogram, across sealed and active segments.
+
+use crate::common;
+
+use common::{events, small_policy};
+use std::path::Path;
+use std::sync::Arc;
+use stele_engine::query::ExactField;
+
+use stele_engine::{FsyncPolicy, Log, Order, Query, Store};
+
+/// A store in `dir` with a log `audit` that seals every `max_records`.
+fn audit_log(dir: &Path, max_records: u64) -> (Store, Arc<Log>) {
+    let store = Store::open(dir).unwrap();
+    let log = store
+        .create_log("audit", small_policy(FsyncPolicy::Never, max_records))
+        .unwrap();
+    (store, log)
+}
+
+#[test]
+fn finds_what_was_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, log) = audit_log(dir.path(), 300);
+    for chunk in events(0, 1000).chunks(100) {
+        log.append(chunk).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    let all = log
+        .search(&Query {
+            limit: 10_000,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(all.hits.len(), 1000);
+    let times: Vec<(i64, u64)> = all
+        .hits
+        .iter()
+        .map(|h| (h.event.as_ref().unwrap().time.unwrap(), h.record.seq))
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+
+    let q = Query::default()
+        .filter(ExactField::ActorId, &["user-3"])
+        .filter(ExactField::Action, &["git.*"]);
+    let page = log.search(&q).unwrap();
+    assert!(!page.hits.is_empty());
+    for hit in &page.hits {
+        let e = hit.event.as_ref().unwrap();
+        assert_eq!(e.actor.id, "user-3");
+        assert_eq!(e.action, "git.push");
+    }
+    assert_eq!(log.count(&q).unwrap(), page.hits.len() as u64);
+
+    let text = Query {
+        text: "thing 17".into(),
+        ..Query::default()
+    };
+    let page = log.search(&text).unwrap();
+    assert_eq!(
+        page.hits.len(),
+        1,
+        "{:?}",
+        page.hits.iter().map(|h| h.record.seq).collect::<Vec<_>>()
+    );
+    assert_eq!(page.hits[0].record.seq, 17);
+
+    let mut q = Query {
+        limit: 7,
+        order: Order::OldestFirst,
+        ..Query::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = log.search(&q).unwrap();
+        seen.extend(page.hits.iter().map(|h| h.record.seq));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<u64> = times.iter().rev().map(|t| t.1).collect();
+    assert_eq!(seen, expected);
+
+    let terms = log
+        .count_by(&Query::default(), ExactField::Action, 2)
+        .unwrap();
+    assert_eq!(terms.total, 1000);
+    assert_eq!(
+        terms.top,
+        vec![
+            ("git.push".to_string(), 250),
+            ("repo.create".to_string(), 250)
+        ]
+    );
+    assert_eq!(terms.other, 500);
+    let h = log
+        .histogram(
+            &Query::default(),
+            100_000_000_000,
+            Some((ExactField::Outcome, 3)),
+        )
+        .unwrap();
+    assert_eq!(h.total, 1000);
+    assert_eq!(h.buckets.iter().map(|b| b.count).sum::<u64>(), 1000);
+    let empty = Query {
+        from: Some(1_790_000_000_500_000_000),
+        to: Some(1_790_000_000_500_000_000),
+        ..Query::default()
+    };
+    assert!(
+        log.histogram(&empty, 1_000_000_000, None)
+            .unwrap()
+            .buckets
+            .is_empty()
+    );
+    drop(log);
+    store.close().unwrap();
+}
+
+/// Every row of the full-text table in docs/query.md.
+#[test]
+fn the_documented_text_syntax_works() {
+    use stele_engine::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 1000);
+    let event = |message: &str, details: serde_json::Value| Event {
+        action: "workflow.delete".into(),
+        actor: stele_engine::Actor {
+            id: "alice".into(),
+            ..Default::default()
+        },
+        message: message.into(),
+        details: details.as_object().cloned(),
+        ..Event::default()
+    };
+    log.append(&[
+        event(
+            "Alice deleted workflow 42",
+            serde_json::json!({"branch": "main", "commits": 3}),
+        ),
+        event(
+            "bob removed workflow 7",
+            serde_json::json!({"branch": "draft-x", "commits": 12}),
+        ),
+        event(
+            "carol deleted draft workflow",
+            serde_json::json!({"repo": "acme/api"}),
+        ),
+    ])
+    .unwrap();
+    log.flush_index().unwrap();
+    let seqs = |text: &str| -> Vec<u64> {
+        let mut s: Vec<u64> = log
+            .search(&Query {
+                text: text.into(),
+                ..Query::default()
+            })
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .hits
+            .iter()
+            .map(|h| h.record.seq)
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(seqs("deleted"), [0, 2]);
+    assert_eq!(seqs("ALICE deleted"), [0]);
+    assert_eq!(seqs("deleted workflow"), [0, 2]);
+    assert_eq!(seqs("deleted OR removed"), [0, 1, 2]);
+    assert_eq!(seqs("deleted -draft"), [0]);
+    assert_eq!(seqs("\"deleted workflow 42\""), [0]);
+    assert_eq!(seqs("\"workflow deleted\""), Vec::<u64>::new());
+    assert_eq!(seqs("message:draft"), [2]);
+    assert_eq!(
+        seqs("draft"),
+        [1, 2],
+        "bare words also search details strings"
+    );
+    assert_eq!(seqs("details.branch:main"), [0]);
+    assert_eq!(seqs("details.commits:3"), [0]);
+    assert_eq!(seqs("(alice OR bob) AND workflow"), [0, 1]);
+    assert_eq!(seqs("acme"), [2]);
+    assert_eq!(seqs("\"acme api\""), [2]);
+}
+
+/// Segments outside the range are not searched, and a newest-first page
+/// stops at the first segment that fills it, even with overlapping bounds.
+#[test]
+fn pruning_and_early_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 100);
+    const HOUR: i64 = 3_600_000_000_000;
+    // Ten segments of 100 events; segment k spans hours [k, k+2), so
+    // neighbours overlap.
+    for k in 0..10i64 {
+        let batch: Vec<_> = (0..100i64)
+            .map(|i| {
+                let mut e = common::event((k * 100 + i) as u64);
+                e.time = Some(k * HOUR + i * (2 * HOUR / 100));
+                e
+            })
+            .collect();
+        log.append(&batch).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(
+        log.segments().len(),
+        11,
+        "ten sealed and an empty active one"
+    );
+
+    let narrow = Query {
+        from: Some(HOUR / 2),
+        to: Some(HOUR * 3 / 4),
+        limit: 1000,
+        ..Query::default()
+    };
+    let page = log.search(&narrow).unwrap();
+    assert_eq!(page.stats.segments_searched, 1);
+    assert!(page.hits.iter().all(|h| h.record.seq < 100));
+
+    let newest = log
+        .search(&Query {
+            limit: 10,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(newest.stats.segments_searched, 1, "{:?}", newest.stats);
+    assert_eq!(newest.hits.first().unwrap().record.seq, 999);
+
+    // 150 newest need the newest segment and, because bounds overlap, the
+    // one before it; no more.
+    let deeper = log
+        .search(&Query {
+            limit: 150,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(deeper.stats.segments_searched, 2, "{:?}", deeper.stats);
+    let oldest = log
+        .search(&Query {
+            limit: 10,
+            order: Order::OldestFirst,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(oldest.stats.segments_searched, 1);
+    assert_eq!(oldest.hits[0].record.seq, 0);
+}
+
+/// Each commit of the active segment's index adds a tantivy segment;
+/// sealing merges them into one.
+#[test]
+fn sealing_merges_the_index_into_one_tantivy_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 10_000);
+    let ix = common::log_dir(dir.path(), "audit").join(format!("index/{:020}", 0));
+    let postings = || {
+        std::fs::read_dir(&ix)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "idx")
+            })
+            .count()
+    };
+    for chunk in events(0, 500).chunks(100) {
+        log.append(chunk).unwrap();
+        log.flush_index().unwrap();
+    }
+    assert!(
+        postings() > 1,
+        "{} tantivy segments before the seal",
+        postings()
+    );
+    log.seal().unwrap();
+    assert_eq!(postings(), 1);
+    assert_eq!(log.count(&Query::default()).unwrap(), 500);
+}

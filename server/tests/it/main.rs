@@ -1,0 +1,14 @@
+//! The server's end-to-end tests, one module per scenario, linked into one
+//! test binary (docs/development.md). Most start a server in-process on an
+//! ephemeral port (`common`); `binary` runs the real `steled` executable.
+
+mod common;
+
+mod api;
+mod auth;
+mod binary;
+mod compact_and_erase;
+mod retention;
+mod robustness;
+mod subscribe;
+mod tls;
