@@ -53,6 +53,9 @@
 //!
 //! Serialised with `serde_json::to_string`, events average about 455 bytes
 //! (5th–95th percentile 345–565).
+//!
+//! [`Profile::Rich`] draws the same population with the nested `details`
+//! of [`crate::rich`] on every event: about 725 bytes.
 
 use rand::distributions::WeightedIndex;
 use rand::prelude::*;
@@ -66,6 +69,7 @@ use crate::catalog::{
     SERVICE_AGENTS, SERVICE_ROLES, SUCCESS_REASONS, SYSTEM_AREAS, Shape, TENANT_NAMES, USER_AGENTS,
     WORDS,
 };
+use crate::rich::{self, RichContext};
 
 /// People in the population.
 pub const USERS: usize = 5_000;
@@ -163,10 +167,45 @@ struct Persona {
     correlation_left: u32,
 }
 
+/// Which shape of events a [`Generator`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// The distribution of the module docs: about 455 bytes of JSON.
+    #[default]
+    Standard,
+    /// The same population, with the nested `details` of [`crate::rich`]
+    /// on every event: about 725 bytes of JSON.
+    Rich,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Profile, String> {
+        match s {
+            "standard" => Ok(Profile::Standard),
+            "rich" => Ok(Profile::Rich),
+            other => Err(format!(
+                "unknown profile `{other}`: expected standard or rich"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Standard => "standard",
+            Profile::Rich => "rich",
+        })
+    }
+}
+
 /// Deterministic generator of realistic audit events; see the module docs.
 #[derive(Debug)]
 pub struct Generator {
     rng: ChaCha8Rng,
+    profile: Profile,
     tenants: Vec<String>,
     /// The people (`..USERS`), then the service accounts, then the system
     /// actors.
@@ -197,8 +236,14 @@ fn area_index(name: &str) -> usize {
 }
 
 impl Generator {
-    /// A generator whose whole output is fixed by `seed`.
+    /// A generator of the standard profile whose whole output is fixed by
+    /// `seed`.
     pub fn new(seed: u64) -> Generator {
+        Generator::with_profile(seed, Profile::Standard)
+    }
+
+    /// A generator of `profile` whose whole output is fixed by `seed`.
+    pub fn with_profile(seed: u64, profile: Profile) -> Generator {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let tenants: Vec<String> = TENANT_NAMES.iter().map(|t| (*t).to_string()).collect();
         let tenant_zipf = zipf(TENANT_NAMES.len(), 1.1);
@@ -275,6 +320,7 @@ impl Generator {
         }));
         Generator {
             rng,
+            profile,
             tenants,
             personas,
             actions: AREAS
@@ -340,7 +386,7 @@ impl Generator {
         let tenant = self.tenants[tenant_i].clone();
         let http =
             !matches!(area.source, "git-gateway" | "hookshot") && persona.kind != ActorKind::System;
-        let actor = self.actor(who, area, verb);
+        let mut actor = self.actor(who, area, verb);
         let repo = self.repo(&tenant);
         let resource = self.resource(area, &tenant, &repo, &actor);
         let outcome = self.outcome(verb);
@@ -350,11 +396,27 @@ impl Generator {
             _ if self.rng.gen_bool(0.03) => pick(&mut self.rng, SUCCESS_REASONS),
             _ => "",
         };
-        let mut details = if self.rng.gen_bool(0.6) {
+        let rich = self.profile == Profile::Rich;
+        // Rich events carry the objects of `rich` instead of the area's
+        // own details on a share of them.
+        let area_details = if rich { 0.25 } else { 0.6 };
+        let mut details = if self.rng.gen_bool(area_details) {
             self.details(area, verb, country)
         } else {
             Map::new()
         };
+        if rich {
+            let cx = RichContext {
+                country,
+                session_id: &actor.session_id,
+                resource: &resource,
+                outcome,
+                verb,
+            };
+            rich::extend(&mut self.rng, &mut details, &cx);
+            // The client is described in `details.client` instead.
+            actor.user_agent.clear();
+        }
         if matches!(outcome, Outcome::Failure | Outcome::Denied) {
             let status = if outcome == Outcome::Denied { 403 } else { 500 };
             details.insert(
@@ -368,7 +430,9 @@ impl Generator {
             &resource.name
         };
         let message = format!("{} {}", actor.id, phrase.replace("{r}", shown));
-        let request_id = if http {
+        let request_id = if rich {
+            rich::uuid(&mut self.rng)
+        } else if http {
             format!("{:016x}", self.rng.r#gen::<u64>())
         } else {
             String::new()
@@ -729,6 +793,43 @@ mod tests {
     }
 
     #[test]
+    fn rich_events_are_about_725_bytes_and_all_carry_the_nested_shape() {
+        let events = Generator::with_profile(7, Profile::Rich).events(10_000);
+        let mean = json_bytes(&events) / events.len() as u64;
+        assert!((680..=770).contains(&mean), "mean JSON size {mean} bytes");
+        for key in ["request", "session", "client", "geo", "target"] {
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.details.as_ref().is_some_and(|d| d.contains_key(key))),
+                "{key} missing"
+            );
+        }
+        let share = |key: &str| {
+            events
+                .iter()
+                .filter(|e| e.details.as_ref().is_some_and(|d| d.contains_key(key)))
+                .count() as f64
+                / events.len() as f64
+        };
+        assert!(
+            (0.28..0.39).contains(&share("comment")),
+            "comments {}",
+            share("comment")
+        );
+        assert!(
+            (0.25..0.35).contains(&share("labels")),
+            "labels {}",
+            share("labels")
+        );
+        let standard = Generator::new(7).events(10_000);
+        assert_eq!(
+            standard,
+            Generator::with_profile(7, Profile::Standard).events(10_000)
+        );
+    }
+
+    #[test]
     fn a_seed_fixes_the_events() {
         let a = Generator::new(42).events(2_000);
         assert_eq!(a, Generator::new(42).events(2_000));
@@ -751,8 +852,9 @@ mod tests {
     #[test]
     fn every_event_passes_the_engines_validation() {
         let temp = TempLog::new(policy(FsyncPolicy::Never)).unwrap();
-        let events = Generator::new(11).events(5_000);
+        let mut events = Generator::new(11).events(5_000);
+        events.extend(Generator::with_profile(11, Profile::Rich).events(5_000));
         temp.append_all(&events, 1_000).unwrap();
-        assert_eq!(temp.log.visible_seq(), 5_000);
+        assert_eq!(temp.log.visible_seq(), 10_000);
     }
 }

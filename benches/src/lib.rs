@@ -4,6 +4,7 @@
 //! gRPC load generator. Results and commands are in `docs/performance.md`.
 //!
 //! - [`generator`]: [`Generator`], deterministic, realistic audit events.
+//! - [`rich`]: the nested `details` of the rich profile.
 //! - [`catalog`]: the vocabulary it draws from (areas, verbs, names).
 //! - [`fixture`]: logs in temporary directories, loaded with events.
 //! - [`load`]: appenders, queriers and subscribers against a running server.
@@ -12,6 +13,7 @@ pub mod catalog;
 pub mod fixture;
 pub mod generator;
 pub mod load;
+pub mod rich;
 
 pub use fixture::{TempLog, json_bytes};
-pub use generator::Generator;
+pub use generator::{Generator, Profile};

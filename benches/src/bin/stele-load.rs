@@ -6,7 +6,7 @@
 //!     [--endpoint URL] [--token T] [--ca-cert PEM] [--log NAME] [--fsync POLICY] \
 //!     [--connections N] [--in-flight N] [--batch N] [--rate EVENTS_PER_S] \
 //!     [--duration S | --events N] [--queries-per-sec Q] [--subscribers S] \
-//!     [--seed N] [--json PATH]
+//!     [--seed N] [--profile standard|rich] [--freshness] [--sizes] [--json PATH]
 //! ```
 //!
 //! It creates the log when it is missing (`Admin.CreateLog`), opens the
@@ -14,7 +14,12 @@
 //! on a connection of its own with an `AppendStream` holding up to
 //! `--in-flight` batches of generated events, and the querier, until
 //! `--duration` has passed or `--events` were sent. Subscribers then get a
-//! few seconds to deliver the last acknowledged record. The figures are
+//! few seconds to deliver the last acknowledged record. `--profile rich`
+//! sends the generator's rich events (nested `details`, about 725 bytes).
+//! `--freshness` adds a searcher that times each acknowledged batch until a
+//! search sees it, and the whole run until everything is searchable;
+//! `--sizes` seals the log at the end and reports its segment and index
+//! bytes per record. The figures are
 //! printed as a table on stdout and written as JSON with `--json`. It exits
 //! 1 when it cannot reach the server or when anything failed (a refused
 //! batch, a failed call, a subscriber that missed a record), 2 on bad flags.
@@ -28,10 +33,13 @@ use std::time::Duration;
 use clap::Parser;
 use futures::future::join_all;
 use serde_json::json;
+use stele_benches::Profile;
 use stele_benches::load::append::{self, AppendPlan, AppendStats};
 use stele_benches::load::connect::{AdminApi, Target};
+use stele_benches::load::freshness;
 use stele_benches::load::query::{self, QueryPlan};
 use stele_benches::load::report::Report;
+use stele_benches::load::sizes;
 use stele_benches::load::subscribe::{self, SubscribeStats};
 use stele_benches::load::{ANSWER_TIMEOUT, ErrorPrinter, Phase, status_text};
 use stele_proto::v1::{CreateLogRequest, Policy};
@@ -101,6 +109,18 @@ struct Args {
     /// Seed of the event generator; connection i uses seed + i.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Shape of the generated events: standard (about 455 bytes of JSON)
+    /// or rich (about 725, nested details on every event).
+    #[arg(long, default_value = "standard")]
+    profile: Profile,
+    /// Also run a searcher that polls the log and times, for every
+    /// acknowledged batch, how long until a search sees it.
+    #[arg(long)]
+    freshness: bool,
+    /// At the end, seal the log and report its segment and index bytes
+    /// per record once sealed and indexed (needs the admin role).
+    #[arg(long)]
+    sizes: bool,
     /// Also write the figures as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -200,6 +220,7 @@ async fn run(args: &Args) -> Result<Report, String> {
             log: args.log.clone(),
             per_sec: args.queries_per_sec,
             seeds: seeds.clone(),
+            profile: args.profile,
         };
         tokio::spawn(query::run(
             target.stele(control.clone()),
@@ -225,6 +246,18 @@ async fn run(args: &Args) -> Result<Report, String> {
             format!("{} events/s", args.rate)
         },
     );
+    let (acks, freshness) = if args.freshness {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let searcher = tokio::spawn(freshness::run(
+            target.stele(target.connect().await?),
+            args.log.clone(),
+            rx,
+            Arc::clone(&errors),
+        ));
+        (Some(tx), Some(searcher))
+    } else {
+        (None, None)
+    };
     let start = Instant::now();
     let deadline = args
         .events
@@ -248,6 +281,8 @@ async fn run(args: &Args) -> Result<Report, String> {
                 deadline,
                 period,
                 seed,
+                profile: args.profile,
+                acks: acks.clone(),
             };
             tokio::spawn(append::run(client, plan, Arc::clone(&errors)))
         })
@@ -263,6 +298,17 @@ async fn run(args: &Args) -> Result<Report, String> {
         }
     }
     let wall = start.elapsed();
+    drop(acks);
+    let freshness = match freshness {
+        Some(task) => {
+            let stats = task
+                .await
+                .map_err(|failed| format!("freshness task failed: {failed}"))?;
+            let searchable = stats.all_searchable.map(|t| t.duration_since(start));
+            Some((stats, searchable))
+        }
+        None => None,
+    };
 
     let next_seq = appended.seqs.map_or(0, |(_, last)| last + 1);
     phase_tx.send_replace(Phase::Draining { next_seq });
@@ -296,6 +342,12 @@ async fn run(args: &Args) -> Result<Report, String> {
         None => None,
     };
 
+    let sizes = if args.sizes {
+        Some(sizes::after_sealing(&mut target.admin(control.clone()), &args.log).await?)
+    } else {
+        None
+    };
+
     Ok(Report {
         config: json!({
             "endpoint": args.endpoint,
@@ -310,11 +362,16 @@ async fn run(args: &Args) -> Result<Report, String> {
             "queries_per_sec": args.queries_per_sec,
             "subscribers": args.subscribers,
             "seed": args.seed,
+            "profile": args.profile.to_string(),
+            "freshness": args.freshness,
+            "sizes": args.sizes,
         }),
         wall,
         append: appended,
         query: queried,
         subscribers: subscribed,
+        freshness,
+        sizes,
     })
 }
 

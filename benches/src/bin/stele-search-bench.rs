@@ -5,16 +5,19 @@
 //!
 //! ```text
 //! cargo run --release -p stele-benches --bin stele-search-bench -- \
-//!     [--events N] [--dir PATH] [--runs N] [--warmup N] [--threads N] [--batch N] \
+//!     [--events N] [--profile standard|rich] [--dir PATH] [--runs N] [--warmup N] [--threads N] [--batch N] \
 //!     [--fsync always|never|interval:<ms>] [--seed N] [--cache-mib N] [--json PATH] \
 //!     [--actor ID] [--action NAME] [--word WORD] [--word2 WORD] [--words "A B"]
 //! ```
 //!
-//! The log is named after the event count and seed (`bench-n<N>-s<seed>`),
+//! The log is named after the profile, event count and seed
+//! (`bench-n<N>-s<seed>`, `bench-rich-n<N>-s<seed>`),
 //! so runs with different sizes can share a directory. Loading: one thread
 //! generates batches, `--threads` threads append them; the load is timed
-//! from the first append until `flush_index` returns after the last one
-//! (everything searchable). The generator's "now" advances 2 ms per event
+//! from the first append until the index's own commits have made every
+//! record searchable ("ingest to searchable"), and a thread polling the
+//! index watermark times each batch from its ack until it is searchable
+//! ("freshness"). The generator's "now" advances 2 ms per event
 //! on average, so N events span about N × 2 ms (10 M events: about 5.6
 //! hours); the report prints the actual span, and the day-, week- and
 //! month-long windows of the queries are laid over it from the start of its
@@ -29,11 +32,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use stele_benches::Generator;
 use stele_benches::fixture::{BoxError, cpu_seconds, policy, run_main};
+use stele_benches::{Generator, Profile};
 use stele_engine::{Event, ExactField, FsyncPolicy, Log, Query, SegmentState, Store, StoreOptions};
 
-const USAGE: &str = "usage: stele-search-bench [--events N (10000000)] [--dir PATH (target/search-bench)] \
+const USAGE: &str = "usage: stele-search-bench [--events N (10000000)] [--profile standard|rich (standard)] [--dir PATH (target/search-bench)] \
      [--runs N (50)] [--warmup N (5)] [--threads N (4)] [--batch N (1000)] \
      [--fsync always|never|interval:<ms> (always)] [--seed N (1)] [--cache-mib N (engine default)] \
      [--json PATH] [--actor ID] [--action NAME] [--word WORD (chowdhury5)] [--word2 WORD (coupon)] [--words \"A B\" (failed production)]";
@@ -45,6 +48,7 @@ const DAY: i64 = 24 * HOUR;
 /// Command-line settings.
 struct Args {
     events: u64,
+    profile: Profile,
     dir: PathBuf,
     runs: usize,
     warmup: usize,
@@ -64,6 +68,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         events: 10_000_000,
+        profile: Profile::Standard,
         dir: PathBuf::from("target/search-bench"),
         runs: 50,
         warmup: 5,
@@ -100,6 +105,11 @@ fn parse_args() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--events" => args.events = number(&value)?,
+            "--profile" => {
+                args.profile = value
+                    .parse()
+                    .map_err(|e| format!("--profile: {e}\n{USAGE}"))?;
+            }
             "--dir" => args.dir = PathBuf::from(value),
             "--runs" => args.runs = number(&value)? as usize,
             "--warmup" => args.warmup = number(&value)? as usize,
@@ -142,7 +152,10 @@ macro_rules! say {
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {
-    let name = format!("bench-n{}-s{}", args.events, args.seed);
+    let name = match args.profile {
+        Profile::Standard => format!("bench-n{}-s{}", args.events, args.seed),
+        Profile::Rich => format!("bench-rich-n{}-s{}", args.events, args.seed),
+    };
     let mut options = StoreOptions::default();
     if let Some(mib) = args.cache_mib {
         options.block_cache_bytes = mib << 20;
@@ -158,6 +171,7 @@ fn run(args: &Args) -> Result<(), BoxError> {
     let store = Store::open_with(&args.dir, options)?;
     let mut report = json!({
         "events": args.events,
+        "profile": args.profile.to_string(),
         "seed": args.seed,
         "dir": args.dir.display().to_string(),
         "log": name,
@@ -246,8 +260,9 @@ fn run(args: &Args) -> Result<(), BoxError> {
 /// line every 10 s. Returns the load's report.
 fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
     say!(
-        "loading {} events (seed {}) in batches of {} from {} threads, fsync {}, default seal policy",
+        "loading {} {} events (seed {}) in batches of {} from {} threads, fsync {}, default seal policy",
         args.events,
+        args.profile,
         args.seed,
         args.batch,
         args.threads,
@@ -259,12 +274,12 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
     let cpu_start = cpu_seconds()?;
     let start = Instant::now();
 
-    let (events, seed, batch) = (args.events, args.seed, args.batch as u64);
+    let (events, seed, batch, profile) = (args.events, args.seed, args.batch as u64, args.profile);
     let generator =
         std::thread::Builder::new()
             .name("generate".into())
             .spawn(move || -> Duration {
-                let mut generator = Generator::new(seed);
+                let mut generator = Generator::with_profile(seed, profile);
                 let mut busy = Duration::ZERO;
                 let mut left = events;
                 while left > 0 {
@@ -287,9 +302,16 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
         starved: Duration,
         last_return: Option<Instant>,
     }
+    let (acks_tx, acks_rx) = mpsc::channel::<(u64, Instant)>();
+    let freshness = {
+        let log = log.clone();
+        std::thread::Builder::new()
+            .name("freshness".into())
+            .spawn(move || freshness(&log, &acks_rx))?
+    };
     let appenders: Vec<_> = (0..args.threads)
         .map(|i| {
-            let (rx, log) = (rx.clone(), log.clone());
+            let (rx, log, acks) = (rx.clone(), log.clone(), acks_tx.clone());
             std::thread::Builder::new()
                 .name(format!("append-{i}"))
                 .spawn(move || -> Result<Appender, String> {
@@ -300,13 +322,18 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
                         me.starved += waited.elapsed();
                         let Ok(batch) = next else { return Ok(me) };
                         let t = Instant::now();
-                        log.append(&batch).map_err(|e| e.to_string())?;
-                        me.latencies.push(t.elapsed());
-                        me.last_return = Some(Instant::now());
+                        let receipts = log.append(&batch).map_err(|e| e.to_string())?;
+                        let acked = Instant::now();
+                        me.latencies.push(acked.duration_since(t));
+                        me.last_return = Some(acked);
+                        if let Some(last) = receipts.last() {
+                            let _ = acks.send((last.seq, acked));
+                        }
                     }
                 })
         })
         .collect::<Result<_, _>>()?;
+    drop(acks_tx);
 
     let monitor = {
         let (log, done) = (log.clone(), done.clone());
@@ -360,13 +387,24 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
     }
     let appended = last_return.duration_since(start).as_secs_f64();
     let lag_at_end = log.visible_seq() - log.index_watermark();
-    let flush = Instant::now();
-    log.flush_index()?;
-    let flushed = Instant::now();
+    // Everything becomes searchable by the index's own commits, as it would
+    // for a user: no flush_index, which would commit at once.
+    let fresh = freshness
+        .join()
+        .expect("the freshness thread does not panic");
     done.store(true, Ordering::Release);
     let max_lag = monitor.join().expect("the monitor does not panic");
-    let searchable = flushed.duration_since(start).as_secs_f64();
-    let flush_s = flushed.duration_since(flush).as_secs_f64();
+    let Some(all_searchable) = fresh.all_searchable else {
+        return Err(format!(
+            "not everything was searchable {} s after the last append (index watermark {} of {})",
+            GIVE_UP.as_secs(),
+            log.index_watermark(),
+            log.visible_seq()
+        )
+        .into());
+    };
+    let searchable = all_searchable.duration_since(start).as_secs_f64();
+    let settle_s = all_searchable.duration_since(last_return).as_secs_f64();
     let cpu = cpu_seconds()? - cpu_start;
 
     latencies.sort();
@@ -382,12 +420,23 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
         "load: appended in {appended:.1} s = {:.0} events/s seen by appenders (batch latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms)",
         n / appended
     );
-    say!(
-        "load: index lag {lag_at_end} when the last append returned (max seen {max_lag}); flush_index took {flush_s:.1} s"
+    let mut fresh_ms = fresh.latencies;
+    fresh_ms.sort();
+    let (f50, f99, fmax) = (
+        ms(percentile(&fresh_ms, 0.50)),
+        ms(percentile(&fresh_ms, 0.99)),
+        ms(*fresh_ms.last().unwrap_or(&Duration::ZERO)),
     );
     say!(
-        "load: all searchable after {searchable:.1} s = {:.0} events/s sustained append+index",
+        "load: index lag {lag_at_end} when the last append returned (max seen {max_lag}); all searchable {settle_s:.1} s after it"
+    );
+    say!(
+        "load: ingest to searchable {searchable:.1} s = {:.0} events/s sustained append+index",
         n / searchable
+    );
+    say!(
+        "load: freshness, ack to searchable per batch: p50 {f50:.0} ms, p99 {f99:.0} ms, max {fmax:.0} ms (watermark polled every {} ms)",
+        FRESHNESS_POLL.as_millis()
     );
     say!(
         "load: {cpu:.0} CPU-s in all ({:.0} events per CPU-second); of it the generator {:.0} s; appenders waited for batches {:.0}% of their time",
@@ -404,13 +453,74 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
         "batch_latency_ms": {"p50": p50, "p99": p99, "max": max},
         "index_lag_at_last_append": lag_at_end,
         "index_lag_max": max_lag,
-        "flush_index_s": flush_s,
+        "searchable_after_last_append_s": settle_s,
         "searchable_s": searchable,
         "sustained_events_per_s": n / searchable,
+        "ack_to_searchable_ms": {"p50": f50, "p99": f99, "max": fmax},
         "cpu_s": cpu,
         "generator_busy_s": generator_busy.as_secs_f64(),
         "appenders_starved_share": starved_share,
     }))
+}
+
+/// How often the freshness thread reads the index watermark.
+const FRESHNESS_POLL: Duration = Duration::from_millis(5);
+/// How long after the last append everything must be searchable.
+const GIVE_UP: Duration = Duration::from_secs(600);
+
+/// What the freshness thread saw.
+struct Freshness {
+    /// Ack → searchable time of each batch.
+    latencies: Vec<Duration>,
+    /// When every acknowledged batch was searchable; `None` if that took
+    /// longer than [`GIVE_UP`] after the appenders were done.
+    all_searchable: Option<Instant>,
+}
+
+/// Reads the index watermark every [`FRESHNESS_POLL`] and times each
+/// acknowledged batch (its last seq and ack time, from `acks`) until it is
+/// below the watermark: searchable. Returns once the appenders are done
+/// (`acks` closed) and every batch is searchable.
+fn freshness(log: &Log, acks: &mpsc::Receiver<(u64, Instant)>) -> Freshness {
+    let mut waiting: Vec<(u64, Instant)> = Vec::new();
+    let mut latencies = Vec::new();
+    let mut closed_at: Option<Instant> = None;
+    loop {
+        loop {
+            match acks.try_recv() {
+                Ok(ack) => waiting.push(ack),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed_at.get_or_insert_with(Instant::now);
+                    break;
+                }
+            }
+        }
+        let watermark = log.index_watermark();
+        let now = Instant::now();
+        waiting.retain(|&(last_seq, at)| {
+            let searchable = last_seq < watermark;
+            if searchable {
+                latencies.push(now.duration_since(at));
+            }
+            !searchable
+        });
+        match closed_at {
+            Some(_) if waiting.is_empty() => {
+                return Freshness {
+                    latencies,
+                    all_searchable: Some(now),
+                };
+            }
+            Some(closed) if closed.elapsed() > GIVE_UP => {
+                return Freshness {
+                    latencies,
+                    all_searchable: None,
+                };
+            }
+            _ => std::thread::sleep(FRESHNESS_POLL),
+        }
+    }
 }
 
 /// Index and segment bytes, per event: of the whole log, and of its sealed

@@ -25,8 +25,9 @@ use super::connect::SteleApi;
 use stele_server::convert::event_to_proto;
 
 use super::convert::{stamp_sent, unix_ns};
+use super::freshness::Ack;
 use super::{ANSWER_TIMEOUT, ErrorPrinter, histogram, micros, status_text};
-use crate::Generator;
+use crate::{Generator, Profile};
 
 /// What one connection sends.
 #[derive(Debug, Clone)]
@@ -45,6 +46,11 @@ pub struct AppendPlan {
     pub period: Option<Duration>,
     /// Seed of this connection's generator.
     pub seed: u64,
+    /// Shape of the generated events.
+    pub profile: Profile,
+    /// Where each acknowledged batch is reported, for the freshness
+    /// searcher.
+    pub acks: Option<mpsc::UnboundedSender<Ack>>,
 }
 
 /// What one connection, or several merged, achieved.
@@ -106,9 +112,10 @@ struct Pending {
 /// Runs one connection's `AppendStream` until its quota or deadline and
 /// every response are in, or the stream fails.
 pub async fn run(mut client: SteleApi, plan: AppendPlan, errors: Arc<ErrorPrinter>) -> AppendStats {
-    let batches = spawn_generator(plan.seed, plan.batch, plan.in_flight);
+    let batches = spawn_generator(plan.seed, plan.profile, plan.batch, plan.in_flight);
     let (requests_tx, requests_rx) = mpsc::channel::<AppendRequest>(plan.in_flight);
     let (pending_tx, mut pending_rx) = mpsc::unbounded_channel();
+    let acks = plan.acks.clone();
     let slots = Arc::new(Semaphore::new(plan.in_flight));
     let sender = tokio::spawn(send(
         plan,
@@ -128,6 +135,7 @@ pub async fn run(mut client: SteleApi, plan: AppendPlan, errors: Arc<ErrorPrinte
             &slots,
             &mut stats,
             &errors,
+            acks.as_ref(),
         )
         .await
         .err(),
@@ -148,10 +156,15 @@ pub async fn run(mut client: SteleApi, plan: AppendPlan, errors: Arc<ErrorPrinte
 
 /// Generates and converts batches of `size` events on a thread of its own,
 /// `capacity` batches ahead; the thread ends once the receiver is dropped.
-fn spawn_generator(seed: u64, size: usize, capacity: usize) -> mpsc::Receiver<Vec<Event>> {
+fn spawn_generator(
+    seed: u64,
+    profile: Profile,
+    size: usize,
+    capacity: usize,
+) -> mpsc::Receiver<Vec<Event>> {
     let (tx, rx) = mpsc::channel(capacity);
     std::thread::spawn(move || {
-        let mut generator = Generator::new(seed);
+        let mut generator = Generator::with_profile(seed, profile);
         loop {
             let batch = (0..size)
                 .map(|_| event_to_proto(generator.next_event()))
@@ -237,6 +250,7 @@ async fn receive(
     slots: &Semaphore,
     stats: &mut AppendStats,
     errors: &ErrorPrinter,
+    acks: Option<&mpsc::UnboundedSender<Ack>>,
 ) -> Result<(), String> {
     while let Some(batch) = pending.recv().await {
         let response = match timeout(ANSWER_TIMEOUT, responses.message()).await {
@@ -269,6 +283,12 @@ async fn receive(
         let first = response.receipts.first().map(|r| r.seq);
         let last = response.receipts.last().map(|r| r.seq);
         if let (Some(first), Some(last)) = (first, last) {
+            if let Some(acks) = acks {
+                let _ = acks.send(Ack {
+                    last_seq: last,
+                    at: Instant::now(),
+                });
+            }
             stats.seqs = Some(match stats.seqs {
                 Some((low, high)) => (low.min(first), high.max(last)),
                 None => (first, last),

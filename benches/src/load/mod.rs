@@ -8,7 +8,9 @@
 //!   time they were sent.
 //! - [`append`]: one `AppendStream` connection with batches in flight.
 //! - [`query`]: the query mix and the task that issues it.
+//! - [`freshness`]: the searcher that times ack → searchable.
 //! - [`subscribe`]: one subscriber and its lag and seq checks.
+//! - [`sizes`]: the log's bytes once sealed and indexed.
 //! - [`report`]: the figures of a run as a table and as JSON.
 //!
 //! The binary (`src/bin/stele-load.rs`) parses the flags and runs these
@@ -17,8 +19,10 @@
 pub mod append;
 pub mod connect;
 pub mod convert;
+pub mod freshness;
 pub mod query;
 pub mod report;
+pub mod sizes;
 pub mod subscribe;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -26,7 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 
 use super::connect::SteleApi;
 use super::{ANSWER_TIMEOUT, ErrorPrinter, Phase, histogram, micros, status_text};
-use crate::Generator;
+use crate::{Generator, Profile};
 
 /// Records per page asked for.
 pub const LIMIT: u32 = 100;
@@ -46,6 +46,8 @@ pub struct QueryPlan {
     pub per_sec: f64,
     /// Seeds of the appenders' generators.
     pub seeds: Vec<u64>,
+    /// Their profile.
+    pub profile: Profile,
 }
 
 /// What the querier achieved.
@@ -75,12 +77,15 @@ pub struct QueryMix {
 
 impl QueryMix {
     /// A mix over `log` whose values come from generators seeded with
-    /// `seeds` (at least one).
-    pub fn new(log: &str, seeds: &[u64]) -> QueryMix {
+    /// `seeds` (at least one) drawing `profile`.
+    pub fn new(log: &str, seeds: &[u64], profile: Profile) -> QueryMix {
         assert!(!seeds.is_empty(), "the query mix needs a seed");
         QueryMix {
             log: log.to_string(),
-            generators: seeds.iter().map(|&seed| Generator::new(seed)).collect(),
+            generators: seeds
+                .iter()
+                .map(|&seed| Generator::with_profile(seed, profile))
+                .collect(),
             drawn: 0,
         }
     }
@@ -171,7 +176,7 @@ pub async fn run(
     mut phase: watch::Receiver<Phase>,
     errors: Arc<ErrorPrinter>,
 ) -> QueryStats {
-    let mut mix = QueryMix::new(&plan.log, &plan.seeds);
+    let mut mix = QueryMix::new(&plan.log, &plan.seeds, plan.profile);
     let mut ticks = interval(Duration::from_secs_f64(1.0 / plan.per_sec));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut running: JoinSet<Answer> = JoinSet::new();
@@ -251,7 +256,7 @@ mod tests {
 
     #[test]
     fn the_mix_cycles_through_its_shapes_over_every_generator() {
-        let mut mix = QueryMix::new("load", &[1, 2]);
+        let mut mix = QueryMix::new("load", &[1, 2], Profile::Standard);
         let names: Vec<&str> = (0..2 * SHAPES).map(|_| mix.next_request().0).collect();
         assert_eq!(names[0], names[1]);
         let distinct: std::collections::HashSet<&str> = names.iter().copied().collect();
@@ -264,7 +269,7 @@ mod tests {
 
     #[test]
     fn windows_surround_the_drawn_event() {
-        let mut mix = QueryMix::new("load", &[3]);
+        let mut mix = QueryMix::new("load", &[3], Profile::Rich);
         mix.next_request();
         let (name, request) = mix.next_request();
         assert_eq!(name, "action in 2 h");

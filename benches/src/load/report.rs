@@ -8,7 +8,9 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use super::append::AppendStats;
+use super::freshness::FreshnessStats;
 use super::query::QueryStats;
+use super::sizes::Sizes;
 use super::subscribe::SubscribeStats;
 
 /// Median, tail percentiles and maximum of a histogram of microseconds, in
@@ -56,6 +58,11 @@ pub struct Report {
     pub query: Option<QueryStats>,
     /// Each subscriber's, settled against the acknowledged seqs.
     pub subscribers: Vec<SubscribeStats>,
+    /// The freshness searcher's, when there was one, with the time from
+    /// the first append until everything acknowledged was searchable.
+    pub freshness: Option<(FreshnessStats, Option<Duration>)>,
+    /// The log's bytes once sealed and indexed, when asked for.
+    pub sizes: Option<Sizes>,
 }
 
 /// `count / elapsed`, 0 for no time.
@@ -75,6 +82,10 @@ impl Report {
     pub fn errors(&self) -> u64 {
         self.append.errors
             + self.query.as_ref().map_or(0, |q| q.errors)
+            + self
+                .freshness
+                .as_ref()
+                .map_or(0, |(f, _)| f.errors + f.unsearchable)
             + self
                 .subscribers
                 .iter()
@@ -140,6 +151,17 @@ impl Report {
                 "each": each,
             })
         };
+        let freshness = self.freshness.as_ref().map_or(Value::Null, |(f, searchable)| {
+            json!({
+                "batches": f.batches,
+                "unsearchable": f.unsearchable,
+                "errors": f.errors,
+                "ack_to_searchable_ms": percentiles_json(&f.latency_us),
+                "settle_after_last_ack_s": f.settle_s(),
+                "ingest_to_searchable_s": searchable.map(|d| d.as_secs_f64()),
+                "ingest_to_searchable_events_per_s": searchable.map(|d| per_sec(append.events, d)),
+            })
+        });
         json!({
             "config": self.config,
             "wall_s": self.wall.as_secs_f64(),
@@ -154,6 +176,15 @@ impl Report {
             },
             "query": query,
             "subscribe": subscribe,
+            "freshness": freshness,
+            "sizes": self.sizes.map(|z| json!({
+                "records": z.records,
+                "segment_bytes": z.segment_bytes,
+                "index_bytes": z.index_bytes,
+                "segment_bytes_per_record": z.segment_per_record(),
+                "index_bytes_per_record": z.index_per_record(),
+                "seal_and_index_s": z.settle.as_secs_f64(),
+            })),
             "errors": self.errors(),
         })
     }
@@ -209,6 +240,15 @@ impl Report {
                 errors,
             );
         }
+        if let Some((f, searchable)) = &self.freshness {
+            row(
+                "ack→searchable",
+                f.batches,
+                searchable.map_or(0.0, |d| per_sec(append.events, d)),
+                &f.latency_us,
+                f.errors + f.unsearchable,
+            );
+        }
         let _ = writeln!(
             out,
             "\n{} batches in {:.2} s; append latency is per batch (send to response), subscriber lag per record (send to delivery)",
@@ -223,6 +263,31 @@ impl Report {
                 out,
                 "subscriber {i}: {} records (seqs {seqs}), {} foreign, {} gaps ({} seqs missing), {} out of order, {} acknowledged seqs not delivered at the end",
                 s.records, s.foreign, s.gaps, s.missing, s.out_of_order, s.behind,
+            );
+        }
+        if let Some((f, searchable)) = &self.freshness {
+            let _ = writeln!(
+                out,
+                "freshness: per batch, ack to searchable (a search polled every {} ms); everything searchable {} after the last ack, {} after the first append ({} events/s ingest to searchable); {} batches never searchable",
+                super::freshness::POLL.as_millis(),
+                f.settle_s()
+                    .map_or_else(|| "never".into(), |s| format!("{s:.2} s")),
+                searchable.map_or_else(|| "never".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+                searchable.map_or_else(
+                    || "-".into(),
+                    |d| format!("{:.0}", per_sec(append.events, d))
+                ),
+                f.unsearchable,
+            );
+        }
+        if let Some(z) = &self.sizes {
+            let _ = writeln!(
+                out,
+                "sizes once sealed and indexed ({:.1} s after the seal): {} records, segments {:.1} bytes/record, index {:.1} bytes/record",
+                z.settle.as_secs_f64(),
+                z.records,
+                z.segment_per_record(),
+                z.index_per_record(),
             );
         }
         if let Some(q) = &self.query {
@@ -249,6 +314,8 @@ mod tests {
             append: AppendStats::new(),
             query: None,
             subscribers: vec![SubscribeStats::new()],
+            freshness: None,
+            sizes: None,
         };
         assert_eq!(report.errors(), 0);
         let value = report.json();
