@@ -554,7 +554,43 @@ fn sizes(log: &Log, n: u64) -> Result<Value, BoxError> {
         per(sealed_index, sealed_events),
         per(sealed_file, sealed_events)
     );
+    let space = log.index_space()?;
+    let (docs, mut out) = (space.docs.max(1) as f64, String::new());
+    let _ = writeln!(
+        out,
+        "index by field, bytes/event ({} documents): field, terms, postings, positions, fast, norms = total",
+        space.docs
+    );
+    let mut by_field = serde_json::Map::new();
+    for (name, f) in &space.fields {
+        let per = |b: u64| b as f64 / docs;
+        let _ = writeln!(
+            out,
+            "  {name:<16} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>5.1} = {:>7.1}",
+            per(f.terms),
+            per(f.postings),
+            per(f.positions),
+            per(f.fast),
+            per(f.norms),
+            per(f.total())
+        );
+        by_field.insert(
+            name.clone(),
+            json!({"terms": f.terms, "postings": f.postings, "positions": f.positions,
+                   "fast": f.fast, "norms": f.norms}),
+        );
+    }
+    let _ = write!(
+        out,
+        "  {:<16} {:>47.1}\n  {:<16} {:>47.1}",
+        "(no field)",
+        space.other as f64 / docs,
+        "all",
+        space.total() as f64 / docs
+    );
+    say!("{out}");
     Ok(json!({
+        "index_space": {"docs": space.docs, "other": space.other, "fields": by_field},
         "index_bytes": index,
         "index_bytes_per_event": per(index, n),
         "segment_bytes": segments,

@@ -4,6 +4,7 @@
 //! - [`schema`]: the fields, and how an event becomes a document.
 //! - [`segment_index`]: one segment's index and its commit payload.
 //! - [`collect`]: collectors for top hits, counts and histograms.
+//! - [`space`]: where the index's bytes go, per field and part.
 //!
 //! The store's indexing thread calls [`LogIndex::pass`] for each log: it
 //! adds the records that became visible, in seq order, to the index of
@@ -23,6 +24,7 @@
 pub mod collect;
 pub mod schema;
 pub mod segment_index;
+pub mod space;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use self::schema::Fields;
 use self::segment_index::{Coverage, SegmentIndex, WriteState};
+use self::space::IndexSpace;
 use crate::chain::Hash;
 use crate::error::{Error, Result};
 use crate::log::{IndexPolicy, Segment};
@@ -93,6 +96,19 @@ impl LogIndex {
     /// The schema's fields.
     pub(crate) fn fields(&self) -> &Fields {
         &self.fields
+    }
+
+    /// Where the bytes of what is searchable now go, over every segment's
+    /// index.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when an index cannot be measured.
+    pub fn space(&self) -> Result<IndexSpace> {
+        let mut space = IndexSpace::default();
+        for (&first_seq, ix) in self.segments.read().iter() {
+            space.add(&self.dir_of(first_seq), &ix.searcher())?;
+        }
+        Ok(space)
     }
 
     /// The index of the segment starting at `first_seq`, if it has one.

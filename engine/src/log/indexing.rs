@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Log;
 use crate::error::Result;
+use crate::index::space::IndexSpace;
 
 impl Log {
     /// Indexes the next step of records that became visible and commits
@@ -42,6 +43,16 @@ impl Log {
         let view = self.view.read().clone();
         tracing::info!(log = %self.name, segments = view.len(), "rebuilding the index");
         self.index.rebuild(&view, self.visible_seq())
+    }
+
+    /// Where the index's bytes go, per field and part (term dictionary,
+    /// postings, positions, fast columns), over every segment.
+    ///
+    /// # Errors
+    /// [`Error::Index`](crate::Error::Index) when an index cannot be
+    /// measured.
+    pub fn index_space(&self) -> Result<IndexSpace> {
+        self.index.space()
     }
 
     /// Seq below which every record is searchable.

@@ -286,3 +286,49 @@ fn sealing_merges_the_index_into_one_tantivy_segment() {
     assert_eq!(postings(), 1);
     assert_eq!(log.count(&Query::default()).unwrap(), 500);
 }
+
+#[test]
+fn index_space_accounts_for_every_document_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 300);
+    for chunk in events(0, 1000).chunks(100) {
+        log.append(chunk).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    let space = log.index_space().unwrap();
+    assert_eq!(space.docs, 1000);
+    for field in ["actor_id", "action", "message", "seq", "time"] {
+        assert!(space.fields[field].total() > 0, "{field}: {space:?}");
+    }
+    // Exact fields are terms and columns; only full-text fields keep
+    // positions.
+    assert!(space.fields["actor_id"].fast > 0);
+    assert_eq!(space.fields["actor_id"].positions, 0);
+    assert!(space.fields["message"].positions > 0);
+    // Every byte counted lies in the index directory, and most of it is
+    // counted.
+    let on_disk = dir_bytes(&log.dir().join("index"));
+    assert!(space.total() <= on_disk, "{} > {on_disk}", space.total());
+    assert!(
+        space.total() * 2 > on_disk,
+        "{} of {on_disk}",
+        space.total()
+    );
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                dir_bytes(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
