@@ -1,5 +1,6 @@
 //! Tantivy collectors over the fast columns: the top hits in (time, seq)
-//! order, counts by an exact field, and date histograms.
+//! order, counts by an exact field (through [`Values`]), and date
+//! histograms.
 //!
 //! Every collector takes `below_seq`: documents at or above it are ignored,
 //! which pins a query (and all pages of it) to the snapshot it started from
@@ -10,10 +11,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::Column;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use super::schema::{SEQ, TIME};
+use super::values::Values;
 
 /// A position in result order: event time, then seq.
 pub type Key = (i64, u64);
@@ -261,7 +263,7 @@ impl Collector for Count {
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
         let values = match self.field {
-            Some(field) => reader.fast_fields().str(field)?,
+            Some(field) => Values::of(reader, field)?,
             None => None,
         };
         let terms = values.as_ref().map_or(0, |c| c.num_terms());
@@ -356,7 +358,7 @@ struct BucketTally {
 pub struct CountSegment {
     spec: Count,
     columns: KeyColumns,
-    values: Option<StrColumn>,
+    values: Option<Values>,
     total: u64,
     missing: u64,
     per_ord: Vec<u64>,
@@ -373,7 +375,7 @@ impl SegmentCollector for CountSegment {
             return;
         }
         self.total += 1;
-        let ord = self.values.as_ref().and_then(|c| c.ords().first(doc));
+        let ord = self.values.as_ref().and_then(|v| v.ord(doc));
         match (&self.values, ord) {
             (Some(_), None) => self.missing += 1,
             (Some(_), Some(ord)) => self.per_ord[ord as usize] += 1,
@@ -430,17 +432,12 @@ impl SegmentCollector for CountSegment {
 }
 
 impl CountSegment {
-    /// The values of the sorted term ordinals `ords`, read from the column's
-    /// dictionary in one pass.
+    /// The values of the sorted term ordinals `ords`.
     fn names(&self, ords: &[u64]) -> Vec<String> {
-        let mut names = Vec::with_capacity(ords.len());
-        if let Some(column) = &self.values {
-            let _ = column.dictionary().sorted_ords_to_term_cb(ords, |bytes| {
-                names.push(String::from_utf8_lossy(bytes).into_owned());
-            });
+        match &self.values {
+            Some(values) => values.names(ords),
+            None => vec![String::new(); ords.len()],
         }
-        names.resize(ords.len(), String::new());
-        names
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`schema`]: the fields, and how an event becomes a document.
 //! - [`segment_index`]: one segment's index and its commit payload.
 //! - [`collect`]: collectors for top hits, counts and histograms.
+//! - [`values`]: each document's value of an exact field, for counting.
 //! - [`space`]: where the index's bytes go, per field and part.
 //!
 //! The store's indexing thread calls [`LogIndex::pass`] for each log: it
@@ -25,6 +26,7 @@ pub mod collect;
 pub mod schema;
 pub mod segment_index;
 pub mod space;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

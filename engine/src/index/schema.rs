@@ -3,8 +3,9 @@
 //!
 //! Stored: nothing. `seq` and `time` are fast fields (a hit's seq is read
 //! from its column, and results are then read from the segments); the exact
-//! fields are raw terms and fast (dictionary-encoded) columns, for filters
-//! and for counting; `message` and `details` are full text, `details` as a
+//! fields are raw terms, for filters, and all but the nearly unique ones
+//! (`request_id`, `correlation_id`) also fast (dictionary-encoded) columns,
+//! for counting; `message` and `details` are full text, `details` as a
 //! JSON field so that `details.branch:main` works, and every string in it
 //! again as plain text (`details_text`), which bare words search with
 //! `message`.
@@ -111,6 +112,14 @@ impl ExactField {
         ExactField::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// Whether the index keeps a fast column of this field. Fields whose
+    /// values are nearly unique per event keep none: the column would cost
+    /// as much as their terms again, and counting by them inverts their
+    /// postings instead ([`super::values`]).
+    pub(crate) fn has_column(self) -> bool {
+        !matches!(self, ExactField::RequestId | ExactField::CorrelationId)
+    }
+
     /// The tantivy field's name (no dots, which its query parser reads as
     /// JSON paths).
     pub(crate) fn column(self) -> &'static str {
@@ -165,15 +174,20 @@ impl Fields {
         let seq = builder.add_u64_field(SEQ, FAST);
         let time = builder.add_i64_field(TIME, FAST);
         // Nothing is scored, so no field keeps norms.
-        let exact = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer("raw")
-                    .set_fieldnorms(false)
-                    .set_index_option(IndexRecordOption::Basic),
-            )
-            .set_fast("raw");
-        let exact = ExactField::ALL.map(|f| builder.add_text_field(f.column(), exact.clone()));
+        let exact = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_fieldnorms(false)
+                .set_index_option(IndexRecordOption::Basic),
+        );
+        let exact = ExactField::ALL.map(|f| {
+            let options = if f.has_column() {
+                exact.clone().set_fast("raw")
+            } else {
+                exact.clone()
+            };
+            builder.add_text_field(f.column(), options)
+        });
         let text = TextFieldIndexing::default()
             .set_tokenizer(TOKENIZER)
             .set_fieldnorms(false)

@@ -106,6 +106,54 @@ fn a_deleted_or_damaged_index_is_rebuilt_at_open() {
     }
 }
 
+/// An index written by an earlier version, whose schema differs (here: a
+/// fast column on `request_id`, as before issue 23), is rebuilt at open.
+#[test]
+fn an_index_of_an_earlier_schema_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.create_log("audit", policy()).unwrap();
+        for chunk in events(0, 600).chunks(90) {
+            log.append(chunk).unwrap();
+        }
+        log.finish_seals().unwrap();
+        log.flush_index().unwrap();
+        answers(&log)
+    };
+    let index = log_dir(dir.path(), "audit").join("index");
+    for entry in std::fs::read_dir(&index).unwrap() {
+        let meta_path = entry.unwrap().path().join("meta.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        let fields = meta["schema"].as_array_mut().unwrap();
+        let request_id = fields
+            .iter_mut()
+            .find(|f| f["name"] == "request_id")
+            .unwrap();
+        request_id["options"]["fast"] = serde_json::Value::Bool(true);
+        std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.log("audit").unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(answers(&log), before);
+    assert_eq!(log.index_space().unwrap().docs, 600);
+    for entry in std::fs::read_dir(&index).unwrap() {
+        let meta_path = entry.unwrap().path().join("meta.json");
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+        let fields = meta["schema"].as_array().unwrap();
+        let request_id = fields.iter().find(|f| f["name"] == "request_id").unwrap();
+        assert_eq!(
+            request_id["options"]["fast"],
+            serde_json::Value::Bool(false),
+            "{} rebuilt with this version's schema",
+            meta_path.display()
+        );
+    }
+}
+
 #[test]
 fn rebuild_index_keeps_the_answers_and_searches_go_on() {
     let dir = tempfile::tempdir().unwrap();

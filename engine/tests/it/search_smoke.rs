@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use stele_engine::query::ExactField;
 
-use stele_engine::{FsyncPolicy, Log, Order, Query, Store};
+use stele_engine::{Event, FsyncPolicy, Log, Order, Query, Store};
 
 /// A store in `dir` with a log `audit` that seals every `max_records`.
 fn audit_log(dir: &Path, max_records: u64) -> (Store, Arc<Log>) {
@@ -331,4 +331,53 @@ fn dir_bytes(dir: &Path) -> u64 {
             }
         })
         .sum()
+}
+
+/// `request_id` and `correlation_id` keep no fast column; counting by them
+/// reads their postings and must answer as counting by any other field.
+#[test]
+fn counts_by_fields_without_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 300);
+    let mut batch = events(0, 1000);
+    for (i, e) in (0u64..).zip(&mut batch) {
+        if i % 10 != 0 {
+            e.request_id = format!("req-{}", i % 7);
+            e.correlation_id = format!("corr-{:02}", i % 13);
+        }
+    }
+    for chunk in batch.chunks(100) {
+        log.append(chunk).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    let q = Query::default().filter(ExactField::Action, &["git.push"]);
+    type ValueOf = fn(&Event) -> &str;
+    let fields: [(ExactField, ValueOf); 2] = [
+        (ExactField::RequestId, |e| &e.request_id),
+        (ExactField::CorrelationId, |e| &e.correlation_id),
+    ];
+    for (field, value) in fields {
+        let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut missing = 0;
+        for e in batch.iter().filter(|e| e.action == "git.push") {
+            match value(e) {
+                "" => missing += 1,
+                v => *expected.entry(v.to_string()).or_default() += 1,
+            }
+        }
+        let terms = log.count_by(&q, field, 100).unwrap();
+        let got: std::collections::BTreeMap<String, u64> = terms.top.iter().cloned().collect();
+        assert_eq!(got, expected, "{field}");
+        assert_eq!((terms.missing, terms.other), (missing, 0), "{field}");
+        assert_eq!(terms.total, 250, "{field}");
+        let split = log
+            .histogram(&q, 3_600_000_000_000, Some((field, 3)))
+            .unwrap();
+        assert_eq!(split.total, 250);
+        let mut top: Vec<(&String, &u64)> = expected.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let want: Vec<String> = top.iter().take(3).map(|(v, _)| (*v).clone()).collect();
+        assert_eq!(split.split_values, want, "{field}");
+    }
 }
