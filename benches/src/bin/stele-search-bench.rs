@@ -753,6 +753,15 @@ fn queries(args: &Args, log: &Log, (first, last): (i64, i64)) -> Result<Vec<Benc
             op: Op::CountBy(all.clone(), ExactField::Action, 10),
         },
         Bench {
+            id: "f'",
+            what: format!("count by request_id, top 10, action = {action}"),
+            op: Op::CountBy(
+                all.clone().filter(ExactField::Action, &[action.as_str()]),
+                ExactField::RequestId,
+                10,
+            ),
+        },
+        Bench {
             id: "g",
             what: format!("histogram, 1-day buckets over {month_buckets} days"),
             op: Op::Histogram(window(day0, month_buckets * DAY), DAY),
