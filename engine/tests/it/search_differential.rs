@@ -1,6 +1,8 @@
 //! Search checked against brute force: random logs (event times out of
 //! order, random batches, seals at random points, so queries span sealed
-//! segments, rotated ones and the active WAL with overlapping time bounds)
+//! segments, rotated ones and the active WAL with overlapping time bounds;
+//! half the events with the nested `details` of real products: requests,
+//! clients, targets with UUID ids, free-text comments)
 //! and random queries (filters with prefixes, time ranges, full text, both
 //! orders, every page through the cursor), counts, terms and histograms,
 //! each compared with a scan of every record decoded and matched here.
@@ -84,7 +86,8 @@ const DROPPED: &[&str] = &[
     "0123456789abcdef0123456789abcdef01234567",
 ];
 const SEPARATORS: &[&str] = &[" ", " ", " ", "-", ", ", "/", "_", ": ", "."];
-/// `details` paths that hold text or numbers (`meta` holds an object).
+/// `details` paths that hold text or numbers (`meta` and `request` hold
+/// objects; `target` is an array of objects).
 const PATHS: &[&[&str]] = &[
     &["branch"],
     &["env"],
@@ -94,8 +97,30 @@ const PATHS: &[&[&str]] = &[
     &["meta", "env"],
     &["meta", "level"],
     &["meta"],
+    &["request", "status"],
+    &["request"],
+    &["client", "app"],
+    &["target", "id"],
+    &["target", "type"],
+    &["comment"],
 ];
-const NUMBERS: &[i64] = &[7, 42, 100];
+const NUMBERS: &[i64] = &[7, 42, 100, 200, 403];
+/// Ids as real `details` carry them (the rich shape): the analyzer splits
+/// each into its hex groups, and queries ask for single groups.
+const UUIDS: &[&str] = &[
+    "3f2a9c1e-7b4d-4e21-9a0c-5d8e7f6a1b2c",
+    "9b1d0e4f-2c3a-4b5d-8e6f-7a8b9c0d1e2f",
+    "3f2a9c1e-0000-4111-8222-333344445555",
+    "c0ffee00-1234-4abc-9def-0123456789ab",
+];
+const HEX_GROUPS: &[&str] = &[
+    "3f2a9c1e",
+    "7b4d",
+    "5d8e7f6a1b2c",
+    "c0ffee00",
+    "4abc",
+    "0000",
+];
 
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     items.choose(rng).expect("non-empty pool")
@@ -104,6 +129,8 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
 fn word(rng: &mut StdRng) -> String {
     if rng.gen_bool(0.03) {
         LONG39.to_string()
+    } else if rng.gen_bool(0.1) {
+        (*pick(rng, HEX_GROUPS)).to_string()
     } else {
         (*pick(rng, WORDS)).to_string()
     }
@@ -157,7 +184,28 @@ fn details(rng: &mut StdRng) -> Option<Map<String, Value>> {
             json!({"env": word(rng), "level": *pick(rng, NUMBERS)}),
         );
     }
+    if rng.gen_bool(0.5) {
+        rich_details(rng, &mut map);
+    }
     Some(map)
+}
+
+/// The nested objects of real products' events (the benchmarks' rich
+/// profile): a request, a client, targets with UUID ids, a free-text
+/// comment.
+fn rich_details(rng: &mut StdRng, map: &mut Map<String, Value>) {
+    map.insert(
+        "request".into(),
+        json!({"method": *pick(rng, &["GET", "POST", "DELETE"]), "status": *pick(rng, &[200, 403])}),
+    );
+    map.insert("client".into(), json!({"app": word(rng)}));
+    let targets: Vec<Value> = (0..rng.gen_range(1..=2))
+        .map(|_| json!({"type": *pick(rng, &["repository", "team"]), "id": *pick(rng, UUIDS)}))
+        .collect();
+    map.insert("target".into(), Value::Array(targets));
+    if rng.gen_bool(0.4) {
+        map.insert("comment".into(), json!(words(rng, 8)));
+    }
 }
 
 fn random_event(rng: &mut StdRng, time: i64) -> Event {
@@ -422,8 +470,8 @@ fn random_text(rng: &mut StdRng) -> Text {
         9 => Text::Message(w(rng)),
         _ => {
             let path = *pick(rng, PATHS);
-            let value = if path.iter().any(|k| *k == "count" || *k == "level") && rng.gen_bool(0.6)
-            {
+            let numeric = ["count", "level", "status"];
+            let value = if path.iter().any(|k| numeric.contains(k)) && rng.gen_bool(0.6) {
                 pick(rng, NUMBERS).to_string()
             } else {
                 w(rng)
