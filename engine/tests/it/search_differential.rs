@@ -336,23 +336,25 @@ fn each_string(value: &Value, f: &mut impl FnMut(&str)) {
     }
 }
 
-/// The leaf values at `path` of `details` (array elements flattened, as
-/// tantivy indexes them).
+/// The leaf values at `path` of `details`, as tantivy indexes them: arrays
+/// are flattened at every level, so `target.id` reaches the `id` of each
+/// object in a `target` array.
 fn leaves_at<'a>(details: &'a Map<String, Value>, path: &[&str]) -> Vec<&'a Value> {
-    let mut at = details.get(path[0]);
-    for key in &path[1..] {
-        at = at.and_then(|v| v.get(*key));
-    }
-    fn flatten<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
-        match v {
-            Value::Array(items) => items.iter().for_each(|i| flatten(i, out)),
-            Value::Object(_) | Value::Null => {}
-            other => out.push(other),
+    fn walk<'a>(v: &'a Value, path: &[&str], out: &mut Vec<&'a Value>) {
+        match (v, path.split_first()) {
+            (Value::Array(items), _) => items.iter().for_each(|i| walk(i, path, out)),
+            (Value::Object(map), Some((key, rest))) => {
+                if let Some(next) = map.get(*key) {
+                    walk(next, rest, out);
+                }
+            }
+            (Value::Object(_) | Value::Null, _) | (_, Some(_)) => {}
+            (leaf, None) => out.push(leaf),
         }
     }
     let mut out = Vec::new();
-    if let Some(v) = at {
-        flatten(v, &mut out);
+    if let Some(v) = details.get(path[0]) {
+        walk(v, &path[1..], &mut out);
     }
     out
 }
