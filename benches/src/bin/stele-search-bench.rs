@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stele_benches::fixture::{BoxError, cpu_seconds, policy, run_main};
+use stele_benches::load::freshness::Waiting;
 use stele_benches::{Generator, Profile};
 use stele_engine::{Event, ExactField, FsyncPolicy, Log, Query, SegmentState, Store, StoreOptions};
 
@@ -482,13 +483,13 @@ struct Freshness {
 /// below the watermark: searchable. Returns once the appenders are done
 /// (`acks` closed) and every batch is searchable.
 fn freshness(log: &Log, acks: &mpsc::Receiver<(u64, Instant)>) -> Freshness {
-    let mut waiting: Vec<(u64, Instant)> = Vec::new();
+    let mut waiting = Waiting::default();
     let mut latencies = Vec::new();
     let mut closed_at: Option<Instant> = None;
     loop {
         loop {
             match acks.try_recv() {
-                Ok(ack) => waiting.push(ack),
+                Ok((last_seq, acked)) => waiting.push(last_seq, acked),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => {
                     closed_at.get_or_insert_with(Instant::now);
@@ -498,13 +499,7 @@ fn freshness(log: &Log, acks: &mpsc::Receiver<(u64, Instant)>) -> Freshness {
         }
         let watermark = log.index_watermark();
         let now = Instant::now();
-        waiting.retain(|&(last_seq, at)| {
-            let searchable = last_seq < watermark;
-            if searchable {
-                latencies.push(now.duration_since(at));
-            }
-            !searchable
-        });
+        waiting.settle(watermark, now, |latency| latencies.push(latency));
         match closed_at {
             Some(_) if waiting.is_empty() => {
                 return Freshness {

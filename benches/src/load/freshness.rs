@@ -14,7 +14,6 @@
 //! the searcher records when the last one became so: the end of "ingest to
 //! searchable".
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +39,47 @@ pub struct Ack {
     pub last_seq: u64,
     /// When the appender got the acknowledgement.
     pub at: Instant,
+}
+
+/// Acknowledged batches not yet searchable, by their last seq and ack
+/// time: what both this searcher and `stele-search-bench` track.
+#[derive(Debug, Default)]
+pub struct Waiting(Vec<(u64, std::time::Instant)>);
+
+impl Waiting {
+    /// A batch whose last seq is `last_seq` was acknowledged at `acked`.
+    pub fn push(&mut self, last_seq: u64, acked: std::time::Instant) {
+        self.0.push((last_seq, acked));
+    }
+
+    /// Batches still waiting.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every record below `searchable_below` was searchable at `now`:
+    /// removes the batches that end below it (acks from several appenders
+    /// interleave, so each batch is judged by its own last seq) and calls
+    /// `searchable` with each one's ack → searchable time.
+    pub fn settle(
+        &mut self,
+        searchable_below: u64,
+        now: std::time::Instant,
+        mut searchable: impl FnMut(Duration),
+    ) {
+        self.0.retain(|&(last_seq, acked)| {
+            let done = last_seq < searchable_below;
+            if done {
+                searchable(now.duration_since(acked));
+            }
+            !done
+        });
+    }
 }
 
 /// What the searcher measured.
@@ -76,7 +116,7 @@ pub async fn run(
         all_searchable: None,
         errors: 0,
     };
-    let mut waiting: VecDeque<Ack> = VecDeque::new();
+    let mut waiting = Waiting::default();
     let mut open = true;
     let mut closed_at = None;
     let mut ticks = interval(POLL);
@@ -87,7 +127,7 @@ pub async fn run(
             match acks.try_recv() {
                 Ok(ack) => {
                     stats.last_ack = Some(stats.last_ack.map_or(ack.at, |t| t.max(ack.at)));
-                    waiting.push_back(ack);
+                    waiting.push(ack.last_seq, ack.at.into_std());
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
@@ -120,18 +160,9 @@ pub async fn run(
             }
         };
         let now = Instant::now();
-        // Acks from several connections interleave; a batch is searchable
-        // when its own last seq is below the snapshot.
-        waiting.retain(|ack| {
-            if ack.last_seq < snapshot {
-                stats
-                    .latency_us
-                    .saturating_record(micros(now.duration_since(ack.at)));
-                stats.batches += 1;
-                false
-            } else {
-                true
-            }
+        waiting.settle(snapshot, now.into_std(), |latency| {
+            stats.latency_us.saturating_record(micros(latency));
+            stats.batches += 1;
         });
         if !open && waiting.is_empty() {
             stats.all_searchable = Some(now);
@@ -168,5 +199,26 @@ impl FreshnessStats {
                 .duration_since(self.last_ack?)
                 .as_secs_f64(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_settle_by_their_own_last_seq() {
+        let t0 = std::time::Instant::now();
+        let mut waiting = Waiting::default();
+        waiting.push(99, t0);
+        waiting.push(49, t0 + Duration::from_millis(5));
+        waiting.push(149, t0);
+        let mut seen = Vec::new();
+        waiting.settle(100, t0 + Duration::from_millis(20), |d| seen.push(d));
+        assert_eq!(seen, [Duration::from_millis(20), Duration::from_millis(15)]);
+        assert_eq!(waiting.len(), 1);
+        waiting.settle(150, t0 + Duration::from_millis(30), |d| seen.push(d));
+        assert!(waiting.is_empty());
+        assert_eq!(seen.len(), 3);
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,21 +64,24 @@ fn policy() -> Policy {
     small_policy(FsyncPolicy::Never, 250)
 }
 
+/// Creates log `audit` in `dir` with `n` events, seals and indexes it all,
+/// closes the store and returns the log's [`answers`].
+fn indexed_answers(dir: &Path, n: u64) -> Vec<Vec<u64>> {
+    let store = Store::open(dir).unwrap();
+    let log = store.create_log("audit", policy()).unwrap();
+    for chunk in events(0, n).chunks(90) {
+        log.append(chunk).unwrap();
+    }
+    log.finish_seals().unwrap();
+    log.flush_index().unwrap();
+    answers(&log)
+}
+
 #[test]
 fn a_deleted_or_damaged_index_is_rebuilt_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let before = {
-        let store = Store::open(dir.path()).unwrap();
-        let log = store.create_log("audit", policy()).unwrap();
-        for chunk in events(0, 1100).chunks(90) {
-            log.append(chunk).unwrap();
-        }
-        log.finish_seals().unwrap();
-        log.flush_index().unwrap();
-        let before = answers(&log);
-        assert_eq!(before[0].len(), 1100);
-        before
-    };
+    let before = indexed_answers(dir.path(), 1100);
+    assert_eq!(before[0].len(), 1100);
     let index = log_dir(dir.path(), "audit").join("index");
 
     std::fs::remove_dir_all(&index).unwrap();
@@ -111,27 +115,11 @@ fn a_deleted_or_damaged_index_is_rebuilt_at_open() {
 #[test]
 fn an_index_of_an_earlier_schema_is_rebuilt_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    let before = {
-        let store = Store::open(dir.path()).unwrap();
-        let log = store.create_log("audit", policy()).unwrap();
-        for chunk in events(0, 600).chunks(90) {
-            log.append(chunk).unwrap();
-        }
-        log.finish_seals().unwrap();
-        log.flush_index().unwrap();
-        answers(&log)
-    };
+    let before = indexed_answers(dir.path(), 600);
     let index = log_dir(dir.path(), "audit").join("index");
-    for entry in std::fs::read_dir(&index).unwrap() {
-        let meta_path = entry.unwrap().path().join("meta.json");
-        let mut meta: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-        let fields = meta["schema"].as_array_mut().unwrap();
-        let request_id = fields
-            .iter_mut()
-            .find(|f| f["name"] == "request_id")
-            .unwrap();
-        request_id["options"]["fast"] = serde_json::Value::Bool(true);
+    for meta_path in metas(&index) {
+        let mut meta = read_json(&meta_path);
+        *request_id_fast(&mut meta) = serde_json::Value::Bool(true);
         std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -139,19 +127,37 @@ fn an_index_of_an_earlier_schema_is_rebuilt_at_open() {
     log.flush_index().unwrap();
     assert_eq!(answers(&log), before);
     assert_eq!(log.index_space().unwrap().docs, 600);
-    for entry in std::fs::read_dir(&index).unwrap() {
-        let meta_path = entry.unwrap().path().join("meta.json");
-        let meta: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-        let fields = meta["schema"].as_array().unwrap();
-        let request_id = fields.iter().find(|f| f["name"] == "request_id").unwrap();
+    for meta_path in metas(&index) {
         assert_eq!(
-            request_id["options"]["fast"],
+            *request_id_fast(&mut read_json(&meta_path)),
             serde_json::Value::Bool(false),
             "{} rebuilt with this version's schema",
             meta_path.display()
         );
     }
+}
+
+/// The `meta.json` of every segment index under `index`.
+fn metas(index: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(index)
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("meta.json"))
+        .collect()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The `fast` option of `request_id` in a tantivy `meta.json`'s schema.
+fn request_id_fast(meta: &mut serde_json::Value) -> &mut serde_json::Value {
+    let field = meta["schema"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["name"] == "request_id")
+        .unwrap();
+    &mut field["options"]["fast"]
 }
 
 #[test]

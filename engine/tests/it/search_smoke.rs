@@ -19,15 +19,22 @@ fn audit_log(dir: &Path, max_records: u64) -> (Store, Arc<Log>) {
     (store, log)
 }
 
-#[test]
-fn finds_what_was_appended() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, log) = audit_log(dir.path(), 300);
-    for chunk in events(0, 1000).chunks(100) {
+/// [`audit_log`] sealing every 300 records, holding `events` (appended 100
+/// at a time), every segment sealed and everything indexed.
+fn indexed_log(dir: &Path, events: &[Event]) -> (Store, Arc<Log>) {
+    let (store, log) = audit_log(dir, 300);
+    for chunk in events.chunks(100) {
         log.append(chunk).unwrap();
     }
     log.finish_seals().unwrap();
     log.flush_index().unwrap();
+    (store, log)
+}
+
+#[test]
+fn finds_what_was_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, log) = indexed_log(dir.path(), &events(0, 1000));
     let all = log
         .search(&Query {
             limit: 10_000,
@@ -290,12 +297,7 @@ fn sealing_merges_the_index_into_one_tantivy_segment() {
 #[test]
 fn index_space_accounts_for_every_document_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let (_store, log) = audit_log(dir.path(), 300);
-    for chunk in events(0, 1000).chunks(100) {
-        log.append(chunk).unwrap();
-    }
-    log.finish_seals().unwrap();
-    log.flush_index().unwrap();
+    let (_store, log) = indexed_log(dir.path(), &events(0, 1000));
     let space = log.index_space().unwrap();
     assert_eq!(space.docs, 1000);
     for field in ["actor_id", "action", "message", "seq", "time"] {
@@ -338,7 +340,6 @@ fn dir_bytes(dir: &Path) -> u64 {
 #[test]
 fn counts_by_fields_without_a_column() {
     let dir = tempfile::tempdir().unwrap();
-    let (_store, log) = audit_log(dir.path(), 300);
     let mut batch = events(0, 1000);
     for (i, e) in (0u64..).zip(&mut batch) {
         if i % 10 != 0 {
@@ -346,11 +347,7 @@ fn counts_by_fields_without_a_column() {
             e.correlation_id = format!("corr-{:02}", i % 13);
         }
     }
-    for chunk in batch.chunks(100) {
-        log.append(chunk).unwrap();
-    }
-    log.finish_seals().unwrap();
-    log.flush_index().unwrap();
+    let (_store, log) = indexed_log(dir.path(), &batch);
     let q = Query::default().filter(ExactField::Action, &["git.push"]);
     type ValueOf = fn(&Event) -> &str;
     let fields: [(ExactField, ValueOf); 2] = [
