@@ -18,12 +18,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
+use tantivy::directory::error::LockError;
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyError};
 
 use super::schema::{Fields, tokenizers};
 use crate::chain::Hash;
@@ -37,6 +38,18 @@ const SMALL_SEGMENT_DOCS: usize = 20_000;
 
 /// Memory each indexing worker of a writer buffers before it flushes.
 const WRITER_MEMORY: usize = 64 << 20;
+
+/// How long opening a writer waits for tantivy's writer lock to be free.
+///
+/// Only one writer per index exists at a time (the write state's mutex
+/// ensures it, and the log's lock file keeps other processes out), so a
+/// busy lock is never another writer: it is the lock of the writer just
+/// dropped, still held by a copy of its file descriptor in a child process
+/// this process is spawning (between fork and exec every descriptor is
+/// duplicated, and the `flock` lives until the last copy closes). That
+/// lasts microseconds to milliseconds; waiting turns a spurious failure of
+/// an erasure, compaction or seal into a short pause.
+const WRITER_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Tantivy indexing workers per writer: one per core, up to four (the
 /// store's indexing thread feeds them decoded documents).
@@ -344,10 +357,19 @@ impl SegmentIndex {
             .num_merge_threads(1)
             .memory_budget_per_thread(memory)
             .build();
-        let writer = self
-            .index
-            .writer_with_options(options)
-            .map_err(Error::index(&self.dir))?;
+        let deadline = Instant::now() + WRITER_LOCK_WAIT;
+        let mut pause = Duration::from_millis(1);
+        let writer = loop {
+            match self.index.writer_with_options(options.clone()) {
+                Err(TantivyError::LockFailure(LockError::LockBusy, _))
+                    if Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => break other.map_err(Error::index(&self.dir))?,
+            }
+        };
         // Sealing merges everything into one tantivy segment anyway; before
         // that, only the small segments of slow commits are merged (so a
         // quiet log's active index does not pile up thousands of them),
@@ -365,4 +387,31 @@ fn reader(index: &Index, dir: &Path) -> Result<IndexReader> {
         .reload_policy(ReloadPolicy::Manual)
         .try_into()
         .map_err(Error::index(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer lock held elsewhere for a moment (as a child process's copy
+    /// of a just-closed descriptor holds it) delays a write; it does not
+    /// fail it.
+    #[test]
+    fn a_briefly_busy_writer_lock_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ix");
+        let ix = SegmentIndex::create(&path, Arc::new(Fields::new()), [7; 16], 0, [0; 32]).unwrap();
+        let holder = Index::open_in_dir(&path)
+            .unwrap()
+            .writer::<tantivy::TantivyDocument>(15 << 20)
+            .unwrap();
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(holder);
+        });
+        let mut state = ix.lock();
+        ix.finish(&mut state).unwrap();
+        assert!(ix.is_finished());
+        released.join().unwrap();
+    }
 }
