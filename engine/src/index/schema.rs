@@ -6,9 +6,13 @@
 //! fields are raw terms, for filters, and all but the nearly unique ones
 //! (`request_id`, `correlation_id`) also fast (dictionary-encoded) columns,
 //! for counting; `message` and `details` are full text, `details` as a
-//! JSON field so that `details.branch:main` works, and every string in it
-//! again as plain text (`details_text`), which bare words search with
-//! `message`.
+//! JSON field so that `details.branch:main` works. Bare words search
+//! `message` and every string of `details` whatever its path
+//! ([`crate::query::any_path`]).
+//!
+//! The query parser works on a schema of its own: this one plus a
+//! parse-only text field, [`BARE`], that stands for "every string of
+//! `details`" in what it builds ([`crate::query::compile`] replaces it).
 
 use tantivy::TantivyDocument;
 use tantivy::schema::{
@@ -26,8 +30,8 @@ pub(crate) const SEQ: &str = "seq";
 pub(crate) const TIME: &str = "time";
 pub(crate) const MESSAGE: &str = "message";
 pub(crate) const DETAILS: &str = "details";
-/// Every string of `details`, so that bare words find them.
-pub(crate) const DETAILS_TEXT: &str = "details_text";
+/// The parse-only field of bare words in `details` (not in the index).
+pub(crate) const BARE: &str = "details_text";
 
 /// Name of the text analyzer: words are runs of letters and digits,
 /// lowercased; words of more than [`MAX_WORD_BYTES`] are not indexed.
@@ -164,7 +168,10 @@ pub(crate) struct Fields {
     pub exact: [Field; ExactField::ALL.len()],
     pub message: Field,
     pub details: Field,
-    pub details_text: Field,
+    /// The index's schema plus [`BARE`]: what the query parser reads.
+    pub parse_schema: Schema,
+    /// [`BARE`] in `parse_schema`.
+    pub bare: Field,
 }
 
 impl Fields {
@@ -200,18 +207,21 @@ impl Fields {
             DETAILS,
             JsonObjectOptions::default().set_indexing_options(text.clone()),
         );
-        let details_text = builder.add_text_field(
-            DETAILS_TEXT,
-            TextOptions::default().set_indexing_options(text),
-        );
+        let schema = builder.build();
+        let mut parse = Schema::builder();
+        for (_, entry) in schema.fields() {
+            parse.add_field(entry.clone());
+        }
+        let bare = parse.add_text_field(BARE, TextOptions::default().set_indexing_options(text));
         Fields {
-            schema: builder.build(),
+            schema,
             seq,
             time,
             exact,
             message,
             details,
-            details_text,
+            parse_schema: parse.build(),
+            bare,
         }
     }
 
@@ -236,24 +246,10 @@ impl Fields {
             doc.add_text(self.message, &event.message);
         }
         if let Some(details) = event.details {
-            for_each_string(&details, &mut |s| doc.add_text(self.details_text, s));
             doc.add_field_value(self.details, &OwnedValue::from(details));
         }
         doc
     }
-}
-
-/// Calls `f` on every string value (not key) in `map`, depth first.
-fn for_each_string(map: &serde_json::Map<String, serde_json::Value>, f: &mut impl FnMut(&str)) {
-    fn walk(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
-        match value {
-            serde_json::Value::String(s) => f(s),
-            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, f)),
-            serde_json::Value::Object(map) => map.values().for_each(|v| walk(v, f)),
-            _ => {}
-        }
-    }
-    map.values().for_each(|v| walk(v, f));
 }
 
 impl serde::Serialize for ExactField {

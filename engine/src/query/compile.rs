@@ -6,13 +6,14 @@ use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, Query as TantivyQuery, QueryParser,
-    RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery,
+    QueryParser, RangeQuery, TermQuery,
 };
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf, parse_query_lenient};
 use tantivy::schema::IndexRecordOption;
 
 use super::Query;
+use super::any_path::AnyPath;
 use crate::error::{Error, Result};
 use crate::index::schema::{DETAILS, Fields, MAX_WORD_BYTES, MESSAGE, tokenizers};
 
@@ -114,15 +115,83 @@ pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQ
             ));
         }
     }
+    let ast = bare_words_checked(ast, text)?;
     let mut parser = QueryParser::new(
-        fields.schema.clone(),
-        vec![fields.message, fields.details_text],
+        fields.parse_schema.clone(),
+        vec![fields.message, fields.bare],
         tokenizers(),
     );
     parser.set_conjunction_by_default();
-    parser
-        .parse_query(text)
-        .map_err(|e| Error::query("text", format!("{e} (in `{text}`)")))
+    let parsed = parser
+        .build_query_from_user_input_ast(ast)
+        .map_err(|e| Error::query("text", format!("{e} (in `{text}`)")))?;
+    Ok(bare_to_any_path(parsed.as_ref(), fields))
+}
+
+/// `ast` without boosts (nothing is scored), after checking that every
+/// bare (field-less) part is a word, a phrase or `*`: ranges, sets,
+/// regexes, phrase prefixes and slop are refused there, with what to
+/// write instead, since bare words search strings under every path of
+/// `details` ([`AnyPath`]), which only words and exact phrases do.
+fn bare_words_checked(ast: UserInputAst, text: &str) -> Result<UserInputAst> {
+    let refuse = |what: &str| {
+        Err(Error::query(
+            "text",
+            format!("{what} must name a field (`message:` or `details.<path>:`) (in `{text}`)"),
+        ))
+    };
+    match ast {
+        UserInputAst::Clause(clauses) => Ok(UserInputAst::Clause(
+            clauses
+                .into_iter()
+                .map(|(occur, clause)| Ok((occur, bare_words_checked(clause, text)?)))
+                .collect::<Result<_>>()?,
+        )),
+        UserInputAst::Boost(inner, _) => bare_words_checked(*inner, text),
+        UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+            UserInputLeaf::Literal(l) if l.field_name.is_none() && l.prefix => {
+                refuse("a phrase prefix (`\"…\"*`)")
+            }
+            UserInputLeaf::Literal(l) if l.field_name.is_none() && l.slop > 0 => {
+                refuse("a phrase with slop (`\"…\"~N`)")
+            }
+            UserInputLeaf::Range { field: None, .. } => refuse("a range"),
+            UserInputLeaf::Set { field: None, .. } => refuse("a set (`IN [...]`)"),
+            UserInputLeaf::Regex { field: None, .. } => refuse("a regex"),
+            _ => Ok(UserInputAst::Leaf(leaf)),
+        },
+    }
+}
+
+/// `query` with every word and phrase of the parse-only bare field
+/// replaced by the same words in any string of `details`.
+fn bare_to_any_path(query: &dyn TantivyQuery, fields: &Fields) -> Box<dyn TantivyQuery> {
+    if let Some(boolean) = query.downcast_ref::<BooleanQuery>() {
+        return Box::new(BooleanQuery::new(
+            boolean
+                .clauses()
+                .iter()
+                .map(|(occur, clause)| (*occur, bare_to_any_path(clause.as_ref(), fields)))
+                .collect(),
+        ));
+    }
+    let words: Vec<Term> = if let Some(term) = query.downcast_ref::<TermQuery>() {
+        vec![term.term().clone()]
+    } else if let Some(phrase) = query.downcast_ref::<PhraseQuery>() {
+        // Slop is refused on bare phrases and no query word is dropped
+        // (too long a word is an error), so the words are consecutive.
+        phrase.phrase_terms()
+    } else {
+        Vec::new()
+    };
+    if words.is_empty() || words.iter().any(|t| t.field() != fields.bare) {
+        return query.box_clone();
+    }
+    let words = words
+        .iter()
+        .filter_map(|t| t.value().as_str().map(str::to_string))
+        .collect();
+    Box::new(AnyPath::new(fields.details, words, 0))
 }
 
 /// The first word (run of letters and digits, as the analyzer splits) of

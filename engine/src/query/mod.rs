@@ -2,12 +2,15 @@
 //! full text, order, limit, cursor), [`Page`], and the aggregation results.
 //! `docs/query.md` is the user's guide to all of it.
 //!
+//! - [`any_path`]: a bare word or phrase searched in every string of
+//!   `details`, whatever its path.
 //! - [`cursor`]: the opaque cursor that continues a query.
 //! - [`compile`]: turning a query into a tantivy query, and the text query's
 //!   checks.
 //! - [`matcher`]: checking a stored event against a query, which every
 //!   result passes before it is returned.
 
+pub(crate) mod any_path;
 pub mod compile;
 pub mod cursor;
 pub mod matcher;

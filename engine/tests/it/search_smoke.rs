@@ -193,6 +193,81 @@ fn the_documented_text_syntax_works() {
     assert_eq!(seqs("(alice OR bob) AND workflow"), [0, 1]);
     assert_eq!(seqs("acme"), [2]);
     assert_eq!(seqs("\"acme api\""), [2]);
+    assert_eq!(seqs("main^2 deleted"), [0], "boosts are ignored");
+}
+
+/// Bare words find every string of `details`, at any depth and inside
+/// arrays, but not keys, numbers or booleans; a bare phrase matches within
+/// one string only; what bare words cannot do is refused, naming the fix.
+#[test]
+fn bare_words_search_every_string_of_details() {
+    use stele_engine::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 1000);
+    let event = |details: serde_json::Value| Event {
+        action: "repo.update".into(),
+        details: details.as_object().cloned(),
+        ..Event::default()
+    };
+    log.append(&[
+        event(serde_json::json!({
+            "request": {"client": {"app": "Terraform Cloud", "build": 42}},
+            "target": [{"type": "team", "id": "3f2a9c1e-7b4d-4e21-9a0c-5d8e7f6a1b2c"},
+                       {"type": "user", "id": "9b1d0e4f"}],
+            "mfa": true,
+        })),
+        event(serde_json::json!({
+            "comment": "rotated the deploy key",
+            "labels": {"env": "prod", "team": "platform"},
+            "tags": ["rotated the", "key"],
+        })),
+        event(serde_json::json!({"terraform": {"cloud": "yes"}, "count": 7})),
+    ])
+    .unwrap();
+    log.flush_index().unwrap();
+    let search = |text: &str| {
+        log.search(&Query {
+            text: text.into(),
+            ..Query::default()
+        })
+        .map(|page| {
+            let mut s: Vec<u64> = page.hits.iter().map(|h| h.record.seq).collect();
+            s.sort();
+            s
+        })
+    };
+    let seqs = |text: &str| search(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(seqs("terraform"), [0], "nested strings, not keys");
+    assert_eq!(seqs("\"terraform cloud\""), [0]);
+    assert_eq!(seqs("9b1d0e4f"), [0], "strings inside arrays of objects");
+    assert_eq!(seqs("\"7b4d 4e21\""), [0], "hex groups of an id");
+    assert_eq!(seqs("user team"), [0], "two strings of one array");
+    assert_eq!(seqs("42"), Vec::<u64>::new(), "numbers are not text");
+    assert_eq!(seqs("true"), Vec::<u64>::new(), "booleans are not text");
+    assert_eq!(seqs("prod platform"), [1]);
+    assert_eq!(seqs("\"rotated the deploy key\""), [1]);
+    assert_eq!(
+        seqs("\"the key\""),
+        Vec::<u64>::new(),
+        "a phrase does not span two strings of an array"
+    );
+    assert_eq!(seqs("\"prod platform\""), Vec::<u64>::new());
+    assert_eq!(seqs("yes -terraform"), [2]);
+    assert_eq!(seqs("details.terraform.cloud:yes"), [2]);
+    for (text, what) in [
+        ("\"deploy key\"~2", "a phrase with slop"),
+        ("\"deploy ke\"*", "a phrase prefix"),
+        ("[a TO c]", "a range"),
+        ("IN [deploy key]", "a set"),
+    ] {
+        let err = search(text).unwrap_err().to_string();
+        assert!(
+            err.contains(what) && err.contains("must name a field"),
+            "{text}: {err}"
+        );
+    }
+    assert_eq!(seqs("message:\"deploy key\"~2"), Vec::<u64>::new());
+    assert_eq!(seqs("details.comment:\"deploy key\"~2"), [1]);
 }
 
 /// Segments outside the range are not searched, and a newest-first page
