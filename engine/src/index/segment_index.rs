@@ -24,7 +24,10 @@ use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::error::LockError;
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyError};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{
+    Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyError,
+};
 
 use super::schema::{Fields, tokenizers};
 use crate::chain::Hash;
@@ -50,6 +53,20 @@ const WRITER_MEMORY: usize = 64 << 20;
 /// lasts microseconds to milliseconds; waiting turns a spurious failure of
 /// an erasure, compaction or seal into a short pause.
 const WRITER_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The settings of a new index. Nothing is stored, but tantivy's document
+/// store still keeps a position per document (4 bytes an event with lz4,
+/// its default); zstd over large blocks makes that next to nothing.
+fn settings() -> IndexSettings {
+    IndexSettings {
+        docstore_compression: Compressor::Zstd(ZstdCompressor::default()),
+        docstore_blocksize: DOCSTORE_BLOCK,
+        ..IndexSettings::default()
+    }
+}
+
+/// Bytes of (empty) documents per compressed block of the document store.
+const DOCSTORE_BLOCK: usize = 1 << 20;
 
 /// Tantivy indexing workers per writer: one per core, up to four (the
 /// store's indexing thread feeds them decoded documents).
@@ -164,8 +181,11 @@ impl SegmentIndex {
         prev_chain_hash: Hash,
     ) -> Result<SegmentIndex> {
         std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-        let mut index =
-            Index::create_in_dir(dir, fields.schema.clone()).map_err(Error::index(dir))?;
+        let mut index = Index::builder()
+            .schema(fields.schema.clone())
+            .settings(settings())
+            .create_in_dir(dir)
+            .map_err(Error::index(dir))?;
         index.set_tokenizers(tokenizers());
         let reader = reader(&index, dir)?;
         let coverage = Coverage {
