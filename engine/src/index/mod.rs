@@ -5,6 +5,8 @@
 //! - [`segment_index`]: one segment's index and its commit payload.
 //! - [`collect`]: collectors for top hits, counts and histograms.
 //! - [`values`]: each document's value of an exact field, for counting.
+//! - [`packed`]: the terms of request and correlation ids, hex packed to
+//!   their bits.
 //! - [`space`]: where the index's bytes go, per field and part.
 //!
 //! The store's indexing thread calls [`LogIndex::pass`] for each log: it
@@ -23,6 +25,7 @@
 //!   once.
 
 pub mod collect;
+pub(crate) mod packed;
 pub mod schema;
 pub mod segment_index;
 pub mod space;

@@ -124,6 +124,13 @@ impl ExactField {
         !matches!(self, ExactField::RequestId | ExactField::CorrelationId)
     }
 
+    /// Whether the field's terms are [`super::packed`] (hex ids packed to
+    /// their bits): the fields without a column, whose values are nearly
+    /// unique, so their terms are most of their cost.
+    pub(crate) fn packs_terms(self) -> bool {
+        !self.has_column()
+    }
+
     /// The tantivy field's name (no dots, which its query parser reads as
     /// JSON paths).
     pub(crate) fn column(self) -> &'static str {
@@ -238,7 +245,12 @@ impl Fields {
         doc.add_i64(self.time, event.time.unwrap_or_default());
         for field in ExactField::ALL {
             let value = field.value(&event);
-            if !value.is_empty() {
+            if value.is_empty() {
+                continue;
+            }
+            if field.packs_terms() {
+                doc.add_text(self.exact(field), super::packed::term(value));
+            } else {
                 doc.add_text(self.exact(field), value);
             }
         }

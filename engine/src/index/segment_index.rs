@@ -77,7 +77,7 @@ fn worker_threads() -> usize {
 /// The commit payload: what the index covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Coverage {
-    /// Payload format, 1.
+    /// Payload format, [`COVERAGE_FORMAT`].
     pub format: u32,
     /// The log's id, hex.
     #[serde(with = "crate::serde_hex")]
@@ -94,7 +94,10 @@ pub(crate) struct Coverage {
     pub finished: bool,
 }
 
-const COVERAGE_FORMAT: u32 = 1;
+/// 2 since issue 23 packs the terms of request and correlation ids
+/// (`packed.rs`): an index of format 1 holds them as they are, and is
+/// rebuilt at open, like any index whose payload is not this version's.
+const COVERAGE_FORMAT: u32 = 2;
 
 /// The writing side, held while documents are added or committed.
 pub(crate) struct WriteState {

@@ -14,8 +14,10 @@
 //! # Invariants
 //! - Exact fields hold at most one value per document, so a document has at
 //!   most one ordinal.
-//! - Ordinals are positions in the sorted list of the segment's values, in
-//!   both forms; [`Values::names`] turns them back into values.
+//! - Ordinals are positions in the sorted list of the segment's terms, in
+//!   both forms; [`Values::names`] turns them back into values (the terms
+//!   of fields without a column are [`super::packed`]; their order is not
+//!   the values' order, which nothing here relies on).
 
 use std::sync::Arc;
 
@@ -107,7 +109,7 @@ impl Values {
                             break;
                         }
                         if stream.term_ord() == next as TermOrdinal {
-                            names.push(String::from_utf8_lossy(stream.key()).into_owned());
+                            names.push(super::packed::value(stream.key()));
                             wanted.next();
                         }
                     }

@@ -10,12 +10,13 @@ use tantivy::query::{
     QueryParser, RangeQuery, TermQuery,
 };
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf, parse_query_lenient};
-use tantivy::schema::IndexRecordOption;
+use tantivy::schema::{Field, IndexRecordOption};
 
 use super::Query;
 use super::any_path::AnyPath;
 use crate::error::{Error, Result};
-use crate::index::schema::{DETAILS, Fields, MAX_WORD_BYTES, MESSAGE, tokenizers};
+use crate::index::packed;
+use crate::index::schema::{DETAILS, ExactField, Fields, MAX_WORD_BYTES, MESSAGE, tokenizers};
 
 /// The tantivy query selecting what `query` selects (time range, filters,
 /// text). The seq snapshot and the cursor are applied by the collectors.
@@ -44,21 +45,8 @@ pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQ
         let alternatives: Vec<(Occur, Box<dyn TantivyQuery>)> = filter
             .values
             .iter()
-            .map(|value| -> (Occur, Box<dyn TantivyQuery>) {
-                let q: Box<dyn TantivyQuery> = match value.strip_suffix('*') {
-                    Some(prefix) => Box::new(InvertedIndexRangeQuery::new(
-                        Bound::Included(Term::from_field_text(field, prefix)),
-                        successor(prefix).map_or(Bound::Unbounded, |s| {
-                            Bound::Excluded(Term::from_field_text(field, &s))
-                        }),
-                    )),
-                    None => Box::new(TermQuery::new(
-                        Term::from_field_text(field, value),
-                        IndexRecordOption::Basic,
-                    )),
-                };
-                (Occur::Should, q)
-            })
+            .flat_map(|value| exact_value(filter.field, field, value))
+            .map(|q| (Occur::Should, q))
             .collect();
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
     }
@@ -70,6 +58,40 @@ pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQ
     } else {
         Box::new(BooleanQuery::new(clauses))
     })
+}
+
+/// The queries (any of them) for one value of a filter on `exact`, whose
+/// tantivy field is `field`: a term, or term ranges for a prefix (`git.*`).
+fn exact_value(exact: ExactField, field: Field, value: &str) -> Vec<Box<dyn TantivyQuery>> {
+    let term = |s: &str| Term::from_field_text(field, s);
+    let packs = exact.packs_terms();
+    match value.strip_suffix('*') {
+        Some(prefix) => {
+            let ranges = if packs {
+                packed::prefix_ranges(prefix)
+            } else {
+                let end = packed::successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+                vec![(Bound::Included(prefix.to_string()), end)]
+            };
+            ranges
+                .into_iter()
+                .map(|(lo, hi)| -> Box<dyn TantivyQuery> {
+                    Box::new(InvertedIndexRangeQuery::new(
+                        lo.as_ref().map(|s| term(s)),
+                        hi.as_ref().map(|s| term(s)),
+                    ))
+                })
+                .collect()
+        }
+        None if packs => vec![Box::new(TermQuery::new(
+            term(&packed::term(value)),
+            IndexRecordOption::Basic,
+        ))],
+        None => vec![Box::new(TermQuery::new(
+            term(value),
+            IndexRecordOption::Basic,
+        ))],
+    }
 }
 
 /// Parses the full-text part. Bare words search `message` and every string
@@ -236,33 +258,10 @@ fn field_names(ast: &UserInputAst, out: &mut Vec<String>) {
     }
 }
 
-/// The least string greater than every string starting with `prefix`:
-/// `prefix` with its last character incremented (`None` when there is no
-/// such string).
-fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::query::{ExactField, Order};
-
-    #[test]
-    fn successor_bounds_a_prefix() {
-        assert_eq!(successor("git.").as_deref(), Some("git/"));
-        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(successor(""), None);
-        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
-    }
 
     #[test]
     fn text_errors_say_what_and_where() {

@@ -137,6 +137,42 @@ fn an_index_of_an_earlier_schema_is_rebuilt_at_open() {
     }
 }
 
+/// An index whose commit payload has an earlier format (format 1 held
+/// request and correlation ids unpacked) is rebuilt at open.
+#[test]
+fn an_index_of_an_earlier_payload_format_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = indexed_answers(dir.path(), 600);
+    let index = log_dir(dir.path(), "audit").join("index");
+    let format = |meta: &serde_json::Value| -> u64 {
+        let payload: serde_json::Value =
+            serde_json::from_str(meta["payload"].as_str().unwrap()).unwrap();
+        payload["format"].as_u64().unwrap()
+    };
+    for meta_path in metas(&index) {
+        let mut meta = read_json(&meta_path);
+        let current = format(&meta);
+        let payload = meta["payload"]
+            .as_str()
+            .unwrap()
+            .replace(&format!("\"format\":{current}"), "\"format\":1");
+        meta["payload"] = serde_json::Value::String(payload);
+        assert_eq!(format(&meta), 1);
+        std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.log("audit").unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(answers(&log), before);
+    for meta_path in metas(&index) {
+        assert!(
+            format(&read_json(&meta_path)) > 1,
+            "{} rebuilt",
+            meta_path.display()
+        );
+    }
+}
+
 /// The `meta.json` of every segment index under `index`.
 fn metas(index: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(index)

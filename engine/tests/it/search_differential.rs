@@ -56,7 +56,17 @@ const ACTIONS: &[&str] = &[
 ];
 const KINDS: &[&str] = &["repository", "workflow", "user", ""];
 const SOURCES: &[&str] = &["github", "gitlab", "cli", ""];
-const CORRELATIONS: &[&str] = &["corr-1", "corr-2", "corr-3", "corr-10", ""];
+/// Hex ones are stored packed (`index/packed.rs`); prefixes must still work.
+const CORRELATIONS: &[&str] = &[
+    "corr-1",
+    "corr-2",
+    "corr-3",
+    "corr-10",
+    "0123abcd",
+    "0123abcdef",
+    "deadbeefdeadbeef",
+    "",
+];
 const OUTCOMES: &[Option<Outcome>] = &[
     Some(Outcome::Success),
     Some(Outcome::Failure),
@@ -238,7 +248,7 @@ fn random_event(rng: &mut StdRng, time: i64) -> Event {
         source: (*pick(rng, SOURCES)).into(),
         correlation_id: (*pick(rng, CORRELATIONS)).into(),
         request_id: {
-            let id = format!("req-{}", rng.gen_range(0..60));
+            let id = request_id(rng.gen_range(0..60));
             maybe(rng, 0.7, id)
         },
         message: {
@@ -251,6 +261,36 @@ fn random_event(rng: &mut StdRng, time: i64) -> Event {
 }
 
 /// The values a filter on `field` picks from (non-empty).
+/// Request id number `i`, in the shapes real ids take: lowercase UUIDs
+/// and hex ids (stored packed, `index/packed.rs`), an uppercase UUID and
+/// plain names (stored as they are), and one starting with a byte the
+/// packed form uses as a tag.
+fn request_id(i: u32) -> String {
+    let h = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    match i % 6 {
+        0 => format!("req-{i}"),
+        1 => format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            h >> 32,
+            (h >> 16) & 0xffff,
+            h & 0xfff,
+            (h >> 20) & 0xfff,
+            h & 0xffff_ffff_ffff
+        ),
+        2 => format!("{h:016x}"),
+        3 => format!("{:08x}", h >> 32),
+        4 => format!(
+            "{:08X}-{:04X}-4{:03X}-A{:03X}-{:012X}",
+            h >> 32,
+            (h >> 16) & 0xffff,
+            h & 0xfff,
+            (h >> 20) & 0xfff,
+            h & 0xffff_ffff_ffff
+        ),
+        _ => format!("\u{1}x{i}"),
+    }
+}
+
 fn pool(field: ExactField) -> Vec<String> {
     let own = |v: &[&str]| -> Vec<String> {
         v.iter()
@@ -268,7 +308,7 @@ fn pool(field: ExactField) -> Vec<String> {
         ExactField::Outcome => own(&["success", "failure", "denied", "unknown"]),
         ExactField::Source => own(SOURCES),
         ExactField::CorrelationId => own(CORRELATIONS),
-        ExactField::RequestId => (0..60).map(|i| format!("req-{i}")).collect(),
+        ExactField::RequestId => (0..60).map(request_id).collect(),
     }
 }
 
