@@ -653,6 +653,19 @@ fn queries(args: &Args, log: &Log, (first, last): (i64, i64)) -> Result<Vec<Benc
             ..Query::default()
         })
     };
+    // A request id, as an investigator copies it from an application log:
+    // the first (in term order) of the chosen action's events.
+    let request_id = log
+        .count_by(
+            &all.clone().filter(ExactField::Action, &[action.as_str()]),
+            ExactField::RequestId,
+            1,
+        )?
+        .top
+        .first()
+        .map(|(value, _)| value.clone())
+        .ok_or("no request ids")?;
+    let request_prefix: String = request_id.chars().take(8).collect();
     let word_n = text_n(&args.word)?;
     let word2_n = text_n(&args.word2)?;
     let words_n = text_n(&args.words)?;
@@ -754,6 +767,19 @@ fn queries(args: &Args, log: &Log, (first, last): (i64, i64)) -> Result<Vec<Benc
                 all.clone().filter(ExactField::Action, &[action.as_str()]),
                 ExactField::RequestId,
                 10,
+            ),
+        },
+        Bench {
+            id: "h",
+            what: format!("request_id = {request_id}"),
+            op: Op::Search(all.clone().filter(ExactField::RequestId, &[&request_id])),
+        },
+        Bench {
+            id: "h'",
+            what: format!("request_id = {request_prefix}* (prefix), newest 100"),
+            op: Op::Search(
+                all.clone()
+                    .filter(ExactField::RequestId, &[&format!("{request_prefix}*")]),
             ),
         },
         Bench {
