@@ -37,6 +37,10 @@ impl Default for Limits {
     }
 }
 
+/// Longest `actor.ip`: an IP address, or any other source the event's
+/// system names (CloudTrail's `AWS Internal`, a service's host name); a
+/// DNS name is at most 253 bytes.
+const MAX_SOURCE_ADDRESS_BYTES: usize = 255;
 /// Longest `action`.
 const MAX_ACTION_BYTES: usize = 256;
 
@@ -81,10 +85,13 @@ pub fn validate(event: &Event, index: usize, limits: &Limits) -> Result<(), Erro
         }
     }
     check_action(&event.action).map_err(|reason| bad("action", reason))?;
-    if !event.actor.ip.is_empty() && event.actor.ip.parse::<std::net::IpAddr>().is_err() {
+    if event.actor.ip.len() > MAX_SOURCE_ADDRESS_BYTES {
         return Err(bad(
             "actor.ip",
-            format!("`{}` is not an IPv4 or IPv6 address", event.actor.ip),
+            format!(
+                "{} bytes is over the limit of {MAX_SOURCE_ADDRESS_BYTES} bytes for a source address (an IP address, or a host or service name)",
+                event.actor.ip.len()
+            ),
         ));
     }
     if let Some(details) = &event.details {
@@ -231,7 +238,16 @@ mod tests {
         assert_eq!(field_of(validate(&event("git push"), 0, &limits)), "action");
 
         let mut e = event("a.b");
-        e.actor.ip = "999.1.1.1".into();
+        for source in [
+            "999.1.1.1",
+            "AWS Internal",
+            "secretsmanager.amazonaws.com",
+            "::1",
+        ] {
+            e.actor.ip = source.into();
+            validate(&e, 0, &limits).unwrap();
+        }
+        e.actor.ip = "a".repeat(256);
         assert_eq!(field_of(validate(&e, 0, &limits)), "actor.ip");
 
         let mut e = event("a.b");

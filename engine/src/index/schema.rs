@@ -30,6 +30,9 @@ pub(crate) const SEQ: &str = "seq";
 pub(crate) const TIME: &str = "time";
 pub(crate) const MESSAGE: &str = "message";
 pub(crate) const DETAILS: &str = "details";
+/// `actor.ip` values that are IP addresses, by number, for network
+/// filters ([`crate::query::network`]).
+pub(crate) const ACTOR_IP_ADDRESS: &str = "actor_ip_address";
 /// The parse-only field of bare words in `details` (not in the index).
 pub(crate) const BARE: &str = "details_text";
 
@@ -175,6 +178,8 @@ pub(crate) struct Fields {
     pub exact: [Field; ExactField::ALL.len()],
     pub message: Field,
     pub details: Field,
+    /// [`ACTOR_IP_ADDRESS`].
+    pub ip_address: Field,
     /// The index's schema plus [`BARE`]: what the query parser reads.
     pub parse_schema: Schema,
     /// [`BARE`] in `parse_schema`.
@@ -188,7 +193,7 @@ impl Fields {
         let seq = builder.add_u64_field(SEQ, FAST);
         let time = builder.add_i64_field(TIME, FAST);
         // Nothing is scored, so no field keeps norms.
-        let exact = TextOptions::default().set_indexing_options(
+        let raw = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer("raw")
                 .set_fieldnorms(false)
@@ -196,12 +201,13 @@ impl Fields {
         );
         let exact = ExactField::ALL.map(|f| {
             let options = if f.has_column() {
-                exact.clone().set_fast("raw")
+                raw.clone().set_fast("raw")
             } else {
-                exact.clone()
+                raw.clone()
             };
             builder.add_text_field(f.column(), options)
         });
+        let ip_address = builder.add_text_field(ACTOR_IP_ADDRESS, raw);
         let text = TextFieldIndexing::default()
             .set_tokenizer(TOKENIZER)
             .set_fieldnorms(false)
@@ -227,6 +233,7 @@ impl Fields {
             exact,
             message,
             details,
+            ip_address,
             parse_schema: parse.build(),
             bare,
         }
@@ -253,6 +260,9 @@ impl Fields {
             } else {
                 doc.add_text(self.exact(field), value);
             }
+        }
+        if let Some(term) = crate::query::network::address_term(&event.actor.ip) {
+            doc.add_text(self.ip_address, term);
         }
         if !event.message.is_empty() {
             doc.add_text(self.message, &event.message);

@@ -14,6 +14,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 
 use super::Query;
 use super::any_path::AnyPath;
+use super::network::{self, IpFilter};
 use crate::error::{Error, Result};
 use crate::index::packed;
 use crate::index::schema::{DETAILS, ExactField, Fields, MAX_WORD_BYTES, MESSAGE, tokenizers};
@@ -45,7 +46,7 @@ pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQ
         let alternatives: Vec<(Occur, Box<dyn TantivyQuery>)> = filter
             .values
             .iter()
-            .flat_map(|value| exact_value(filter.field, field, value))
+            .flat_map(|value| exact_value(filter.field, field, value, fields))
             .map(|q| (Occur::Should, q))
             .collect();
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
@@ -61,9 +62,29 @@ pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQ
 }
 
 /// The queries (any of them) for one value of a filter on `exact`, whose
-/// tantivy field is `field`: a term, or term ranges for a prefix (`git.*`).
-fn exact_value(exact: ExactField, field: Field, value: &str) -> Vec<Box<dyn TantivyQuery>> {
+/// tantivy field is `field`: a term, term ranges for a prefix (`git.*`),
+/// and for a network on `actor.ip` (`10.0.0.0/8`), the range of its
+/// addresses too.
+fn exact_value(
+    exact: ExactField,
+    field: Field,
+    value: &str,
+    fields: &Fields,
+) -> Vec<Box<dyn TantivyQuery>> {
     let term = |s: &str| Term::from_field_text(field, s);
+    if exact == ExactField::ActorIp
+        && let Ok(IpFilter::Network(net)) = network::ip_filter(value)
+    {
+        let (first, last) = network::network_range(&net);
+        let address = |s: &str| Term::from_field_text(fields.ip_address, s);
+        return vec![
+            Box::new(TermQuery::new(term(value), IndexRecordOption::Basic)),
+            Box::new(InvertedIndexRangeQuery::new(
+                Bound::Included(address(&first)),
+                Bound::Included(address(&last)),
+            )),
+        ];
+    }
     let packs = exact.packs_terms();
     match value.strip_suffix('*') {
         Some(prefix) => {

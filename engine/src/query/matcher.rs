@@ -4,7 +4,8 @@
 //! segment data. (The full-text part is the index's word: it was computed
 //! from these same bytes, and an index is bound to its segment's chain.)
 
-use super::{Filter, Query};
+use super::network::{self, IpFilter};
+use super::{ExactField, Filter, Query};
 use crate::event::Event;
 
 /// Whether an event at `time` (its event time, or the ingest time of a
@@ -21,7 +22,8 @@ pub fn matches(query: &Query, time: i64, event: Option<&Event>) -> bool {
 }
 
 /// Whether `value` is one of the filter's values (a value ending in `*` is
-/// a prefix); an absent (empty) value matches nothing.
+/// a prefix; on `actor.ip`, a network such as `10.0.0.0/8` also matches
+/// the addresses inside it); an absent (empty) value matches nothing.
 pub fn filter_matches(filter: &Filter, value: &str) -> bool {
     !value.is_empty()
         && filter
@@ -29,14 +31,18 @@ pub fn filter_matches(filter: &Filter, value: &str) -> bool {
             .iter()
             .any(|want| match want.strip_suffix('*') {
                 Some(prefix) => value.starts_with(prefix),
-                None => value == want,
+                None if value == want => true,
+                None if filter.field == ExactField::ActorIp => matches!(
+                    network::ip_filter(want),
+                    Ok(IpFilter::Network(net)) if network::contains(&net, value)
+                ),
+                None => false,
             })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::ExactField;
 
     #[test]
     fn prefixes_ranges_and_absent_values() {

@@ -9,11 +9,13 @@
 //!   checks.
 //! - [`matcher`]: checking a stored event against a query, which every
 //!   result passes before it is returned.
+//! - [`network`]: network filters on `actor.ip` (`10.0.0.0/8`).
 
 pub(crate) mod any_path;
 pub mod compile;
 pub mod cursor;
 pub mod matcher;
+pub(crate) mod network;
 
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +131,13 @@ impl Query {
                     format!("filter {}", filter.field),
                     format!("`{bad}` matches everything; leave the filter out instead"),
                 ));
+            }
+            if filter.field == ExactField::ActorIp {
+                for value in filter.values.iter().filter(|v| !v.ends_with('*')) {
+                    network::ip_filter(value).map_err(|reason| {
+                        Error::query(format!("filter {}", filter.field), reason)
+                    })?;
+                }
             }
         }
         Ok(())

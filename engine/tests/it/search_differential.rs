@@ -40,7 +40,27 @@ const ACTORS: &[&str] = &[
     "svc-ci",
     "svc-deploy",
 ];
-const IPS: &[&str] = &["10.0.0.1", "10.0.0.12", "192.168.1.7", "2001:db8::1", ""];
+/// Source addresses as sources send them: IPv4, IPv6, IPv4-mapped IPv6,
+/// and names (CloudTrail's `AWS Internal`, a service's host name).
+const IPS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.12",
+    "192.168.1.7",
+    "2001:db8::1",
+    "::ffff:10.0.0.7",
+    "AWS Internal",
+    "secretsmanager.amazonaws.com",
+    "",
+];
+/// Network filters on `actor.ip`.
+const NETWORKS: &[&str] = &[
+    "10.0.0.0/8",
+    "10.0.0.0/29",
+    "192.168.0.0/16",
+    "2001:db8::/32",
+    "::ffff:0:0/96",
+    "0.0.0.0/0",
+];
 /// `git` and `gitlab.sync` must not match `git.*`.
 const ACTIONS: &[&str] = &[
     "git.push",
@@ -301,7 +321,7 @@ fn pool(field: ExactField) -> Vec<String> {
     match field {
         ExactField::Tenant => own(TENANTS),
         ExactField::ActorId => own(ACTORS),
-        ExactField::ActorIp => own(IPS),
+        ExactField::ActorIp => own(IPS).into_iter().chain(own(NETWORKS)).collect(),
         ExactField::Action => own(ACTIONS),
         ExactField::ResourceKind => own(KINDS),
         ExactField::ResourceId => (0..30).map(|i| i.to_string()).collect(),
@@ -451,6 +471,25 @@ impl Text {
     }
 }
 
+/// Whether `value` is an address whose first bits are those of `network`,
+/// both written as IPv6 (IPv4 as IPv4-mapped, `::ffff:a.b.c.d`).
+fn in_network(network: &str, value: &str) -> bool {
+    use std::net::IpAddr;
+    let Ok(ip) = value.parse::<IpAddr>() else {
+        return false;
+    };
+    let as_v6 = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    let (first, bits) = match network.parse::<ipnet::IpNet>().expect("a network") {
+        ipnet::IpNet::V4(n) => (n.addr().to_ipv6_mapped(), n.prefix_len() + 96),
+        ipnet::IpNet::V6(n) => (n.addr(), n.prefix_len()),
+    };
+    let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+    u128::from(as_v6(ip)) & mask == u128::from(first) & mask
+}
+
 /// A generated query: the engine's form and what the model needs.
 #[derive(Debug, Clone)]
 struct Case {
@@ -469,6 +508,9 @@ impl Case {
             !value.is_empty()
                 && f.values.iter().any(|want| match want.strip_suffix('*') {
                     Some(prefix) => value.starts_with(prefix),
+                    None if f.field == ExactField::ActorIp && NETWORKS.contains(&want.as_str()) => {
+                        value == want || in_network(want, value)
+                    }
                     None => value == want,
                 })
         });

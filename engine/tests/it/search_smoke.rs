@@ -453,3 +453,60 @@ fn counts_by_fields_without_a_column() {
         assert_eq!(split.split_values, want, "{field}");
     }
 }
+
+/// `actor.ip` keeps any source a system names, and a network filter finds
+/// the addresses inside it however they are written.
+#[test]
+fn source_addresses_and_networks() {
+    use stele_engine::{Event, ExactField};
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, log) = audit_log(dir.path(), 1000);
+    let sources = [
+        "10.1.2.3",
+        "::ffff:10.9.9.9",
+        "11.0.0.1",
+        "AWS Internal",
+        "secretsmanager.amazonaws.com",
+        "2001:db8::7",
+    ];
+    let events: Vec<Event> = sources
+        .iter()
+        .map(|ip| Event {
+            action: "kms.decrypt".into(),
+            actor: stele_engine::Actor {
+                id: "svc".into(),
+                ip: (*ip).into(),
+                ..Default::default()
+            },
+            ..Event::default()
+        })
+        .collect();
+    log.append(&events).unwrap();
+    log.flush_index().unwrap();
+    let seqs = |values: &[&str]| -> Vec<u64> {
+        let query = Query::default().filter(ExactField::ActorIp, values);
+        let mut s: Vec<u64> = log
+            .search(&query)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.record.seq)
+            .collect();
+        s.sort();
+        assert_eq!(log.count(&query).unwrap(), s.len() as u64);
+        s
+    };
+    assert_eq!(seqs(&["10.0.0.0/8"]), [0, 1]);
+    assert_eq!(seqs(&["10.1.0.0/16", "2001:db8::/32"]), [0, 5]);
+    assert_eq!(seqs(&["AWS Internal"]), [3]);
+    assert_eq!(seqs(&["secretsmanager.*"]), [4]);
+    assert_eq!(seqs(&["0.0.0.0/0"]), [0, 1, 2]);
+    let err = log
+        .search(&Query::default().filter(ExactField::ActorIp, &["10.0.0.0/33"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("filter actor.ip") && err.contains("not a network"),
+        "{err}"
+    );
+}
