@@ -1,6 +1,7 @@
 //! The `stele` command line end to end against a real `steled`: import and
 //! query back, bad lines, tail across a restart, agg against hand counts,
-//! verify before and after a flipped byte, append, settings and exit codes.
+//! verify before and after a flipped byte, append, settings and exit codes,
+//! and hostile text stored exactly but shown escaped.
 
 use crate::common;
 
@@ -635,4 +636,83 @@ async fn append_settings_and_exit_codes() {
             describe(&out)
         );
     }
+}
+
+/// Text that would drive a terminal: clear the screen and home the cursor,
+/// set the window title, forge a line, reverse what follows.
+const HOSTILE_ACTOR: &str = "mallory\u{1b}[2J\u{1b}[1;1Hroot";
+const HOSTILE_MESSAGE: &str = "\u{1b}]0;pwned\u{7} done\r\nFAKE LINE success \u{202e}txt.exe";
+
+/// Whether `s` holds a character that must not reach a terminal raw.
+fn drives_a_terminal(s: &str) -> bool {
+    s.chars()
+        .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_is_stored_exactly_and_shown_escaped() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 0).await;
+    let event = serde_json::json!({
+        "action": "user.login",
+        "actor": {"id": HOSTILE_ACTOR, "ip": "AWS Internal"},
+        "resource": {"kind": "repo", "id": "r\u{9b}1"},
+        "outcome": "success",
+        "message": HOSTILE_MESSAGE,
+    });
+    let line = format!("{event}\n");
+    let out = server.stele(&["import", "--log", "audit", "-"], Some(line.as_bytes()));
+    assert!(out.status.success(), "{}", describe(&out));
+    searchable(&client, "audit", 1).await;
+
+    // JSON is the evidence: exact.
+    let out = server.stele(&["query", "--log", "audit", "-o", "jsonl"], None);
+    assert!(out.status.success(), "{}", describe(&out));
+    let records = stdout_json_lines(&out);
+    assert_eq!(records[0]["actor"]["id"], HOSTILE_ACTOR);
+    assert_eq!(records[0]["message"], HOSTILE_MESSAGE);
+
+    // Everything for people: escaped.
+    for args in [
+        vec!["query", "--log", "audit"],
+        vec!["tail", "--log", "audit", "--from-seq", "0"],
+        vec!["agg", "--log", "audit", "--by", "actor.id"],
+        vec!["agg", "--log", "audit", "--by", "resource.id"],
+    ] {
+        let out = server.stele(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(!drives_a_terminal(&shown), "{args:?} printed {shown:?}");
+        assert!(
+            !shown
+                .lines()
+                .any(|l| l.trim_start().starts_with("FAKE LINE")),
+            "{args:?} printed a forged line: {shown:?}"
+        );
+        let expected = if args[0] == "agg" && args[4] == "resource.id" {
+            "r\\u009b1"
+        } else {
+            "mallory\\x1b[2J\\x1b[1;1Hroot"
+        };
+        assert!(shown.contains(expected), "{args:?} printed {shown:?}");
+    }
+    let out = server.stele(&["query", "--log", "audit"], None);
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        shown.contains("\\x1b]0;pwned\\x07") && shown.contains("\\u202etxt.exe"),
+        "{shown:?}"
+    );
+
+    // An error that quotes the input.
+    let out = server.stele(
+        &["query", "--log", "audit", "--ip", "10.0.0.0/3\u{1b}[2J"],
+        None,
+    );
+    assert!(!out.status.success());
+    let error = String::from_utf8(out.stderr).unwrap();
+    assert!(error.contains("not a network"), "{error:?}");
+    assert!(!drives_a_terminal(&error), "{error:?}");
+    assert!(error.contains("10.0.0.0/3\\x1b[2J"), "{error:?}");
 }

@@ -9,7 +9,8 @@ use stele_client::{Client, Selection};
 
 use crate::fail::Failure;
 use crate::filters::FilterArgs;
-use crate::output::{bar, json_pretty, local_time, number, table, thousands};
+use crate::output::{bar, json_pretty, local_time, number, table, text, thousands};
+use crate::visible::visible;
 
 /// Width of the longest bar, in cells.
 const BAR_WIDTH: usize = 40;
@@ -100,7 +101,7 @@ async fn by_field(
     let mut t = table(&[field.to_uppercase().as_str(), "COUNT", ""]);
     for term in &terms.top {
         t.add_row(vec![
-            Cell::new(&term.value),
+            text(&term.value),
             number(term.count),
             Cell::new(bar(term.count, max, BAR_WIDTH)),
         ]);
@@ -153,7 +154,7 @@ async fn histogram(
     }
     let max = h.buckets.iter().map(|b| b.count).max().unwrap_or(0);
     let mut header = vec!["BUCKET".to_string(), "COUNT".to_string()];
-    header.extend(h.split_values.iter().map(|v| v.to_uppercase()));
+    header.extend(h.split_values.iter().map(|v| visible(v).to_uppercase()));
     header.push(String::new());
     let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
     for b in &h.buckets {

@@ -94,7 +94,7 @@ pub async fn run(command: ArchiveCommand, client: Client) -> Result<(), Failure>
                     number(a.bytes),
                     Cell::new(local_time_ns(a.archived_ns)),
                     Cell::new(local),
-                    Cell::new(&a.location),
+                    crate::output::text(&a.location),
                 ]);
             }
             writeln!(out, "{t}").map_err(io)

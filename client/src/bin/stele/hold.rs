@@ -9,6 +9,7 @@ use stele_client::Client;
 use crate::fail::Failure;
 use crate::output::json_pretty;
 use crate::retention::{hold_json, scope};
+use crate::visible::visible;
 
 /// Set and lift legal holds
 #[derive(Debug, clap::Subcommand)]
@@ -75,13 +76,17 @@ pub async fn run(command: HoldCommand, client: Client) -> Result<(), Failure> {
         writeln!(
             out,
             "legal hold set on {what} of {}: {} (by {})",
-            args.log, hold.reason, hold.set_by
+            args.log,
+            visible(&hold.reason),
+            visible(&hold.set_by)
         )
     } else {
         writeln!(
             out,
             "legal hold lifted from {what} of {} (it was: {}, set by {})",
-            args.log, hold.reason, hold.set_by
+            args.log,
+            visible(&hold.reason),
+            visible(&hold.set_by)
         )
     }
     .map_err(io)

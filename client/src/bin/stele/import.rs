@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::fail::Failure;
 use crate::output::thousands;
+use crate::visible::visible;
 
 /// Import events from a JSON Lines file
 #[derive(Debug, clap::Args)]
@@ -207,7 +208,7 @@ fn settle(
 
 fn report(progress: &ProgressBar, name: &str, line: u64, why: &str, tally: &mut Tally) {
     tally.bad += 1;
-    progress.suspend(|| eprintln!("{name}: line {line}: {why}"));
+    progress.suspend(|| eprintln!("{}: line {line}: {}", visible(name), visible(why)));
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {

@@ -21,6 +21,7 @@ mod settings;
 mod tail;
 mod units;
 mod verify;
+mod visible;
 
 use std::process::ExitCode;
 
@@ -98,7 +99,7 @@ async fn main() -> ExitCode {
             eprintln!(
                 "{} {}",
                 style("error:").red().bold().for_stderr(),
-                failure.message
+                visible::visible(&failure.message)
             );
             failure.exit_code()
         }

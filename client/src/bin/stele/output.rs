@@ -13,6 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stele_client::{Outcome, Record};
 
+use crate::visible::visible;
+
 /// Output formats of the commands that print records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -50,6 +52,12 @@ pub fn progress_bar(len: u64, message: &str) -> ProgressBar {
         );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// A cell holding text that came from the log (or quotes it), escaped so
+/// that it cannot drive the terminal ([`visible`]).
+pub fn text(s: &str) -> Cell {
+    Cell::new(visible(s))
 }
 
 /// A table in the house style.
@@ -112,11 +120,11 @@ fn record_cells(record: &Record) -> Vec<Cell> {
     vec![
         Cell::new(local_time(record.time())),
         number(record.seq),
-        Cell::new(actor),
-        Cell::new(&event.action),
-        Cell::new(resource),
+        text(actor),
+        text(&event.action),
+        text(&resource),
         outcome,
-        Cell::new(&event.message),
+        text(&event.message),
     ]
 }
 
@@ -151,11 +159,11 @@ pub fn record_line(record: &Record) -> String {
     let mut line = format!(
         "{time}  #{}  {}  {}",
         record.seq,
-        style(actor).cyan(),
-        style(&event.action).bold()
+        style(visible(actor)).cyan(),
+        style(visible(&event.action)).bold()
     );
     if let Some(r) = &event.resource {
-        line.push_str(&format!("  {}:{}", r.kind, r.id));
+        line.push_str(&format!("  {}:{}", visible(&r.kind), visible(&r.id)));
     }
     if let Some(o) = event.outcome {
         let word = match o {
@@ -167,7 +175,7 @@ pub fn record_line(record: &Record) -> String {
         line.push_str(&format!("  {word}"));
     }
     if !event.message.is_empty() {
-        line.push_str(&format!("  {}", event.message));
+        line.push_str(&format!("  {}", visible(&event.message)));
     }
     line
 }

@@ -100,7 +100,10 @@ pub async fn run(args: TailArgs, client: Client) -> Result<(), Failure> {
                 retry_in,
             } => {
                 let at = resume_seq.map_or(String::new(), |seq| format!(" at seq {seq}"));
-                eprintln!("stele: {reason}; resuming{at} in {retry_in:?}");
+                eprintln!(
+                    "stele: {}; resuming{at} in {retry_in:?}",
+                    crate::visible::visible(&reason.to_string())
+                );
             }
         }
     }

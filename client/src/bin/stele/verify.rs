@@ -59,7 +59,7 @@ pub async fn run(args: VerifyArgs, client: Client, pinned: Option<String>) -> Re
             "{} log {} does not verify: {}",
             style("FAILED").red().bold(),
             args.log,
-            failure.message
+            crate::visible::visible(&failure.message)
         );
     }
     result
