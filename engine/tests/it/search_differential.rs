@@ -299,14 +299,7 @@ fn request_id(i: u32) -> String {
         ),
         2 => format!("{h:016x}"),
         3 => format!("{:08x}", h >> 32),
-        4 => format!(
-            "{:08X}-{:04X}-4{:03X}-A{:03X}-{:012X}",
-            h >> 32,
-            (h >> 16) & 0xffff,
-            h & 0xfff,
-            (h >> 20) & 0xfff,
-            h & 0xffff_ffff_ffff
-        ),
+        4 => request_id(i - 3).to_uppercase(),
         _ => format!("\u{1}x{i}"),
     }
 }
