@@ -9,6 +9,8 @@
 //! - [`Appender`] batches, pipelines and retries appends safely.
 //! - [`Client::query`] pages through search results with the cursor.
 //! - [`Client::subscribe`] follows a log and resumes after disconnects.
+//! - [`import`] maps other systems' audit records (AWS CloudTrail) to
+//!   events.
 //! - [`verify`] checks checkpoints against a pinned key and receipts
 //!   against a later checkpoint.
 //! - [`Client::retention`] and its neighbours run retention, archival,
@@ -33,6 +35,7 @@ mod appender;
 mod client;
 mod error;
 mod event;
+pub mod import;
 mod query;
 mod retention;
 mod retry;

@@ -716,3 +716,77 @@ async fn hostile_text_is_stored_exactly_and_shown_escaped() {
     assert!(!drives_a_terminal(&error), "{error:?}");
     assert!(error.contains("10.0.0.0/3\\x1b[2J"), "{error:?}");
 }
+
+/// AWS CloudTrail delivery file written for the tests (every identity
+/// type, denials, errors, sources that are not addresses).
+const CLOUDTRAIL: &str = include_str!("../data/cloudtrail-delivery.json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudtrail_records_import_and_are_found_by_actor_action_and_outcome() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "aws", 0).await;
+    let import = |server: &Steled| {
+        server.stele(
+            &["import", "--log", "aws", "--format", "cloudtrail", "-"],
+            Some(CLOUDTRAIL.as_bytes()),
+        )
+    };
+    let out = import(&server);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("imported 9 events"),
+        "{}",
+        describe(&out)
+    );
+    searchable(&client, "aws", 9).await;
+    let again = import(&server);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("9 already stored"),
+        "a re-import stores nothing twice: {}",
+        describe(&again)
+    );
+
+    let query = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["query", "--log", "aws", "-o", "jsonl", "--oldest-first"];
+        all.extend_from_slice(args);
+        let out = server.stele(&all, None);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+        stdout_json_lines(&out)
+    };
+    let actions = |records: &[Value]| -> Vec<String> {
+        records
+            .iter()
+            .map(|r| r["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        actions(&query(&["--actor", "arn:aws:iam::123456789012:user/alice"])),
+        ["aws.signin.ConsoleLogin", "aws.ec2.RunInstances"]
+    );
+    assert_eq!(
+        actions(&query(&["--outcome", "denied"])),
+        [
+            "aws.s3.DeleteObject",
+            "aws.s3.GetObject",
+            "aws.ec2.RunInstances"
+        ]
+    );
+    assert_eq!(query(&["--action", "aws.s3.*"]).len(), 2);
+    assert_eq!(
+        actions(&query(&["--ip", "AWS Internal"])),
+        ["aws.sts.GetCallerIdentity"]
+    );
+    assert_eq!(query(&["--ip", "10.0.0.0/8"]).len(), 2);
+    let bucket = query(&["acme-artifacts"]);
+    assert_eq!(
+        actions(&bucket),
+        ["aws.s3.DeleteObject"],
+        "details are searchable"
+    );
+    assert_eq!(
+        bucket[0]["details"]["requestParameters"]["key"],
+        "builds/4711.tar.gz"
+    );
+}

@@ -1,7 +1,9 @@
-//! `stele import`: JSON Lines in the DESIGN schema, batched and pipelined
-//! through an [`Appender`], with a progress bar and a summary. A bad line
-//! (unreadable JSON, a refused event) is reported with its number on
-//! stderr, then skipped or fatal (`--on-error`); none is lost silently.
+//! `stele import`: JSON Lines in the DESIGN schema, or another system's
+//! records (`--format cloudtrail`, mapped by [`stele_client::import`]),
+//! batched and pipelined through an [`Appender`], with a progress bar and a
+//! summary. A bad line or record (unreadable JSON, a record that does not
+//! map, a refused event) is reported with its number on stderr, then
+//! skipped or fatal (`--on-error`); none is lost silently.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
+use stele_client::import::{Mapped, cloudtrail};
 use stele_client::{AppenderOptions, Client, Event, PendingReceipt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -23,10 +26,15 @@ use crate::visible::visible;
   {\"action\":\"git.push\",\"actor\":{\"id\":\"alice\",\"kind\":\"user\"},\"outcome\":\"success\"}
 Blank lines are ignored. Events without an `id` get a UUIDv7.
 
+--format cloudtrail reads AWS CloudTrail: each line a delivery file as
+CloudTrail writes it ({\"Records\":[...]}, one line) or one record; the
+whole record is kept in `details` (docs/import.md has the mapping).
+
 Examples:
   stele import --log audit events.jsonl
   zcat events.jsonl.gz | stele import --log audit -
-  stele import --log audit --on-error fail events.jsonl"
+  stele import --log audit --on-error fail events.jsonl
+  zcat 123456789012_CloudTrail_*.json.gz | stele import --log aws --format cloudtrail -"
 )]
 pub struct ImportArgs {
     /// Log to append to
@@ -37,12 +45,34 @@ pub struct ImportArgs {
     /// What a bad line does: skip it (reported, exit 2 at the end) or stop
     #[arg(long, value_enum, default_value = "skip")]
     on_error: OnError,
+    /// What the lines hold
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: InputFormat,
     /// Events per batch
     #[arg(long, default_value_t = 1000)]
     batch: usize,
     /// Batches in flight
     #[arg(long, default_value_t = 8)]
     in_flight: usize,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InputFormat {
+    /// Stele events, one JSON object a line
+    Jsonl,
+    /// AWS CloudTrail delivery files or records, one a line
+    Cloudtrail,
+}
+
+impl InputFormat {
+    /// The events of one line, each mapped or refused with why.
+    fn map(self, line: &str) -> Mapped {
+        match self {
+            InputFormat::Jsonl => vec![Event::from_json(line).map_err(|e| e.to_string())],
+            InputFormat::Cloudtrail => cloudtrail::map_line(line),
+        }
+    }
 }
 
 /// `--on-error`.
@@ -112,18 +142,23 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
         if line.trim().is_empty() {
             continue;
         }
-        match Event::from_json(&line) {
-            Ok(event) => {
-                let receipt = appender.submit(event).await?;
-                pending.push(Box::pin(numbered(number, receipt)));
-            }
-            Err(e) => {
-                report(&progress, &name, number, &e.to_string(), &mut tally);
-                if args.on_error == OnError::Fail {
-                    stopped = Some(Failure::usage(format!("{name}: stopped at line {number}")));
-                    break;
+        for mapped in args.format.map(&line) {
+            match mapped {
+                Ok(event) => {
+                    let receipt = appender.submit(event).await?;
+                    pending.push(Box::pin(numbered(number, receipt)));
+                }
+                Err(why) => {
+                    report(&progress, &name, number, &why, &mut tally);
+                    if args.on_error == OnError::Fail {
+                        stopped = Some(Failure::usage(format!("{name}: stopped at line {number}")));
+                        break;
+                    }
                 }
             }
+        }
+        if stopped.is_some() {
+            break;
         }
         // Answers are collected as they come, so that memory stays flat.
         while let Some(Some((line, answer))) = futures::FutureExt::now_or_never(pending.next()) {
