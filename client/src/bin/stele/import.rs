@@ -19,7 +19,7 @@ use crate::fail::Failure;
 use crate::output::thousands;
 use crate::visible::visible;
 
-/// Import events from a JSON Lines file
+/// Import events from JSON Lines, or AWS CloudTrail records (--format)
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Each line is one event in the JSON form of the event schema, e.g.
