@@ -24,7 +24,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::Mapped;
+use super::{Mapped, verb_part};
 use crate::{Actor, ActorKind, Event, Outcome, Resource};
 
 /// `errorCode`s that mean the caller was not allowed.
@@ -178,20 +178,6 @@ fn actor(identity: Option<&Map<String, Value>>, ip: &str, user_agent: &str) -> A
 
 fn str_of<'a>(map: &'a Map<String, Value>, key: &str) -> &'a str {
     map.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// `s` as one segment of a dotted verb: letters, digits, `_` and `-`
-/// kept, anything else (dots included) as `-`.
-fn verb_part(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,13 +5,29 @@
 //! original record whole in `details`, so nothing is lost in the mapping.
 //!
 //! - [`cloudtrail`]: AWS CloudTrail records and delivery files.
+//! - [`k8s_audit`]: Kubernetes audit events.
 //!
-//! Not built yet: Kubernetes audit events, GitHub audit log exports,
-//! OCSF, and recognising the format from the first record.
+//! Not built yet: GitHub audit log exports, OCSF, and recognising the
+//! format from the first record.
 
 pub mod cloudtrail;
+pub mod k8s_audit;
 
 use crate::Event;
 
 /// The events of one line of input, each mapped or refused with why.
 pub type Mapped = Vec<Result<Event, String>>;
+
+/// `s` as one segment of a dotted verb (`action`): letters, digits, `_`
+/// and `-` kept, anything else (dots included) as `-`.
+pub(crate) fn verb_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

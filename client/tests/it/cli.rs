@@ -790,3 +790,46 @@ async fn cloudtrail_records_import_and_are_found_by_actor_action_and_outcome() {
         "builds/4711.tar.gz"
     );
 }
+
+/// A Kubernetes API server audit log written for the tests.
+const K8S_AUDIT: &str = include_str!("../data/k8s-audit.jsonl");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_audit_events_import_and_are_found_by_actor_action_and_outcome() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "k8s", 0).await;
+    let out = server.stele(
+        &["import", "--log", "k8s", "--format", "k8s-audit", "-"],
+        Some(K8S_AUDIT.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("imported 7 events"),
+        "the final stage of each request: {}",
+        describe(&out)
+    );
+    searchable(&client, "k8s", 7).await;
+    let query = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["query", "--log", "k8s", "-o", "jsonl", "--oldest-first"];
+        all.extend_from_slice(args);
+        let out = server.stele(&all, None);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+        stdout_json_lines(&out)
+            .iter()
+            .map(|r| r["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        query(&["--actor", "alice@example.com"]),
+        ["k8s.pods.delete"]
+    );
+    assert_eq!(
+        query(&["--outcome", "denied"]),
+        ["k8s.secrets.get", "k8s.nonresource.get"]
+    );
+    assert_eq!(query(&["--action", "k8s.pods.*"]).len(), 2);
+    assert_eq!(query(&["--ip", "10.244.0.0/16"]), ["k8s.secrets.get"]);
+    assert_eq!(query(&["admin-token"]), ["k8s.secrets.get"]);
+}
