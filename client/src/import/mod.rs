@@ -6,11 +6,13 @@
 //!
 //! - [`cloudtrail`]: AWS CloudTrail records and delivery files.
 //! - [`k8s_audit`]: Kubernetes audit events.
+//! - [`github_audit`]: GitHub audit log events (JSON).
 //!
-//! Not built yet: GitHub audit log exports, OCSF, and recognising the
-//! format from the first record.
+//! Not built yet: GitHub's CSV export, OCSF, and recognising the format
+//! from the first record.
 
 pub mod cloudtrail;
+pub mod github_audit;
 pub mod k8s_audit;
 
 use crate::Event;

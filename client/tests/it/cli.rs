@@ -833,3 +833,52 @@ async fn kubernetes_audit_events_import_and_are_found_by_actor_action_and_outcom
     assert_eq!(query(&["--ip", "10.244.0.0/16"]), ["k8s.secrets.get"]);
     assert_eq!(query(&["admin-token"]), ["k8s.secrets.get"]);
 }
+
+/// A GitHub organisation audit log written for the tests: an export
+/// followed by streamed events.
+const GITHUB_AUDIT: &str = include_str!("../data/github-audit.json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_audit_events_import_and_are_found_by_actor_action_and_outcome() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "gh", 0).await;
+    let out = server.stele(
+        &["import", "--log", "gh", "--format", "github-audit", "-"],
+        Some(GITHUB_AUDIT.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("imported 6 events"),
+        "{}",
+        describe(&out)
+    );
+    searchable(&client, "gh", 6).await;
+    let query = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["query", "--log", "gh", "-o", "jsonl", "--oldest-first"];
+        all.extend_from_slice(args);
+        let out = server.stele(&all, None);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+        stdout_json_lines(&out)
+            .iter()
+            .map(|r| r["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        query(&["--actor", "bob"]),
+        ["github.protected_branch.destroy"]
+    );
+    assert_eq!(
+        query(&["--outcome", "denied"]),
+        ["github.oauth_application.access_denied"]
+    );
+    assert_eq!(
+        query(&["--resource", "repository:acme/api"]),
+        ["github.repo.create", "github.protected_branch.destroy"]
+    );
+    assert_eq!(
+        query(&["details.branch:main"]),
+        ["github.protected_branch.destroy"]
+    );
+}
