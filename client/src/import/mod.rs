@@ -7,13 +7,15 @@
 //! - [`cloudtrail`]: AWS CloudTrail records and delivery files.
 //! - [`k8s_audit`]: Kubernetes audit events.
 //! - [`github_audit`]: GitHub audit log events (JSON).
+//! - [`ocsf`]: OCSF 1.x API Activity and Authentication events.
 //!
-//! Not built yet: GitHub's CSV export, OCSF, and recognising the format
-//! from the first record.
+//! Not built yet: GitHub's CSV export, other OCSF classes, and recognising
+//! the format from the first record.
 
 pub mod cloudtrail;
 pub mod github_audit;
 pub mod k8s_audit;
+pub mod ocsf;
 
 use crate::Event;
 

@@ -882,3 +882,37 @@ async fn github_audit_events_import_and_are_found_by_actor_action_and_outcome() 
         ["github.protected_branch.destroy"]
     );
 }
+
+/// OCSF events written for the tests.
+const OCSF: &str = include_str!("../data/ocsf.jsonl");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsf_events_import_and_are_found_by_actor_action_and_outcome() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "ocsf", 0).await;
+    let out = server.stele(
+        &["import", "--log", "ocsf", "--format", "ocsf", "-"],
+        Some(OCSF.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    searchable(&client, "ocsf", 4).await;
+    let query = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["query", "--log", "ocsf", "-o", "jsonl", "--oldest-first"];
+        all.extend_from_slice(args);
+        let out = server.stele(&all, None);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+        stdout_json_lines(&out)
+            .iter()
+            .map(|r| r["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(query(&["--actor", "alice"]), ["s3.DeleteBucket"]);
+    assert_eq!(query(&["--outcome", "denied"]), ["s3.DeleteBucket"]);
+    assert_eq!(
+        query(&["--action", "auth.*"]),
+        ["auth.logon", "auth.logoff"]
+    );
+    assert_eq!(query(&["--ip", "backup01.internal"]), ["auth.logoff"]);
+}

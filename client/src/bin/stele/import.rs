@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
-use stele_client::import::{Mapped, cloudtrail, github_audit, k8s_audit};
+use stele_client::import::{Mapped, cloudtrail, github_audit, k8s_audit, ocsf};
 use stele_client::{AppenderOptions, Client, Event, PendingReceipt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -19,7 +19,7 @@ use crate::fail::Failure;
 use crate::output::thousands;
 use crate::visible::visible;
 
-/// Import events from JSON Lines, or AWS CloudTrail, Kubernetes or GitHub audit logs (--format)
+/// Import events from JSON Lines, or AWS CloudTrail, Kubernetes, GitHub or OCSF audit logs (--format)
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Each line is one event in the JSON form of the event schema, e.g.
@@ -31,7 +31,8 @@ CloudTrail writes it ({\"Records\":[...]}, one line) or one record.
 --format k8s-audit reads the Kubernetes API server's audit log (one
 audit.k8s.io/v1 Event a line; the final stage of each request).
 --format github-audit reads GitHub's audit log as JSON (one event a line,
-or the export's array on one line). The whole
+or the export's array on one line). --format ocsf reads OCSF 1.x API
+Activity (6003) and Authentication (3002) events. The whole
 record is kept in `details` (docs/import.md has the mappings).
 
 Examples:
@@ -71,6 +72,8 @@ enum InputFormat {
     K8sAudit,
     /// GitHub audit log events, one a line or a JSON array a line
     GithubAudit,
+    /// OCSF 1.x API Activity and Authentication events, one a line or an array a line
+    Ocsf,
 }
 
 impl InputFormat {
@@ -81,6 +84,7 @@ impl InputFormat {
             InputFormat::Cloudtrail => cloudtrail::map_line(line),
             InputFormat::K8sAudit => k8s_audit::map_line(line),
             InputFormat::GithubAudit => github_audit::map_line(line),
+            InputFormat::Ocsf => ocsf::map_line(line),
         }
     }
 }
