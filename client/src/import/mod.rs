@@ -9,18 +9,92 @@
 //! - [`github_audit`]: GitHub audit log events (JSON).
 //! - [`ocsf`]: OCSF 1.x API Activity and Authentication events.
 //!
-//! Not built yet: GitHub's CSV export, other OCSF classes, and recognising
-//! the format from the first record.
+//! [`Format::recognise`] tells them apart from a first line. Not built yet:
+//! GitHub's CSV export and other OCSF classes.
 
 pub mod cloudtrail;
 pub mod github_audit;
 pub mod k8s_audit;
 pub mod ocsf;
 
+use serde_json::Value;
+
 use crate::Event;
 
 /// The events of one line of input, each mapped or refused with why.
 pub type Mapped = Vec<Result<Event, String>>;
+
+/// What a line of input holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Stele events in their JSON form.
+    Stele,
+    /// AWS CloudTrail delivery files or records ([`cloudtrail`]).
+    CloudTrail,
+    /// Kubernetes audit events ([`k8s_audit`]).
+    K8sAudit,
+    /// GitHub audit log events ([`github_audit`]).
+    GithubAudit,
+    /// OCSF events ([`ocsf`]).
+    Ocsf,
+}
+
+impl Format {
+    /// The format of `line`, the first line of an input: a CloudTrail
+    /// delivery file (`Records`) or record (`eventSource` and
+    /// `eventName`), a Kubernetes audit event (`apiVersion`
+    /// `audit.k8s.io/…`), an OCSF event (`class_uid`), a GitHub audit event
+    /// (`_document_id`, or `@timestamp` with `action`), or else Stele's own
+    /// form (whose errors then name what is wrong). Arrays are recognised
+    /// by their first element.
+    pub fn recognise(line: &str) -> Format {
+        let Ok(value) = serde_json::from_str::<Value>(line) else {
+            return Format::Stele;
+        };
+        let first = match &value {
+            Value::Array(items) => items.first().unwrap_or(&Value::Null),
+            other => other,
+        };
+        let has = |key: &str| first.get(key).is_some();
+        let api = first
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if has("Records") || (has("eventSource") && has("eventName")) {
+            Format::CloudTrail
+        } else if api.starts_with("audit.k8s.io/") {
+            Format::K8sAudit
+        } else if has("class_uid") {
+            Format::Ocsf
+        } else if has("_document_id") || (has("@timestamp") && has("action")) {
+            Format::GithubAudit
+        } else {
+            Format::Stele
+        }
+    }
+
+    /// The events of one line, each mapped or refused with why.
+    pub fn map_line(self, line: &str) -> Mapped {
+        match self {
+            Format::Stele => vec![Event::from_json(line).map_err(|e| e.to_string())],
+            Format::CloudTrail => cloudtrail::map_line(line),
+            Format::K8sAudit => k8s_audit::map_line(line),
+            Format::GithubAudit => github_audit::map_line(line),
+            Format::Ocsf => ocsf::map_line(line),
+        }
+    }
+
+    /// Its name for people and for `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Stele => "jsonl",
+            Format::CloudTrail => "cloudtrail",
+            Format::K8sAudit => "k8s-audit",
+            Format::GithubAudit => "github-audit",
+            Format::Ocsf => "ocsf",
+        }
+    }
+}
 
 /// `s` as one segment of a dotted verb (`action`): letters, digits, `_`
 /// and `-` kept, anything else (dots included) as `-`.
@@ -34,4 +108,43 @@ pub(crate) fn verb_part(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sample_is_recognised_from_its_first_line() {
+        let first = |text: &str| text.lines().next().unwrap().to_string();
+        for (sample, format) in [
+            (
+                include_str!("../../tests/data/cloudtrail-delivery.json"),
+                Format::CloudTrail,
+            ),
+            (
+                include_str!("../../tests/data/k8s-audit.jsonl"),
+                Format::K8sAudit,
+            ),
+            (
+                include_str!("../../tests/data/github-audit.json"),
+                Format::GithubAudit,
+            ),
+            (include_str!("../../tests/data/ocsf.jsonl"), Format::Ocsf),
+            (include_str!("../../examples/events.jsonl"), Format::Stele),
+        ] {
+            assert_eq!(
+                Format::recognise(&first(sample)),
+                format,
+                "{}",
+                format.name()
+            );
+        }
+        assert_eq!(
+            Format::recognise(r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#),
+            Format::CloudTrail
+        );
+        assert_eq!(Format::recognise("{not json"), Format::Stele);
+        assert_eq!(Format::recognise("[]"), Format::Stele);
+    }
 }

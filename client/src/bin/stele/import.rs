@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
-use stele_client::import::{Mapped, cloudtrail, github_audit, k8s_audit, ocsf};
-use stele_client::{AppenderOptions, Client, Event, PendingReceipt};
+use stele_client::import::Format;
+use stele_client::{AppenderOptions, Client, PendingReceipt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::fail::Failure;
@@ -26,6 +26,7 @@ use crate::visible::visible;
   {\"action\":\"git.push\",\"actor\":{\"id\":\"alice\",\"kind\":\"user\"},\"outcome\":\"success\"}
 Blank lines are ignored. Events without an `id` get a UUIDv7.
 
+--format auto (the default) recognises the input from its first line.
 --format cloudtrail reads AWS CloudTrail: each line a delivery file as
 CloudTrail writes it ({\"Records\":[...]}, one line) or one record.
 --format k8s-audit reads the Kubernetes API server's audit log (one
@@ -51,7 +52,7 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value = "skip")]
     on_error: OnError,
     /// What the lines hold
-    #[arg(long, value_enum, default_value = "jsonl")]
+    #[arg(long, value_enum, default_value = "auto")]
     format: InputFormat,
     /// Events per batch
     #[arg(long, default_value_t = 1000)]
@@ -64,6 +65,8 @@ pub struct ImportArgs {
 /// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum InputFormat {
+    /// Recognised from the first line
+    Auto,
     /// Stele events, one JSON object a line
     Jsonl,
     /// AWS CloudTrail delivery files or records, one a line
@@ -77,14 +80,15 @@ enum InputFormat {
 }
 
 impl InputFormat {
-    /// The events of one line, each mapped or refused with why.
-    fn map(self, line: &str) -> Mapped {
+    /// The format it names; `None` for `auto`.
+    fn format(self) -> Option<Format> {
         match self {
-            InputFormat::Jsonl => vec![Event::from_json(line).map_err(|e| e.to_string())],
-            InputFormat::Cloudtrail => cloudtrail::map_line(line),
-            InputFormat::K8sAudit => k8s_audit::map_line(line),
-            InputFormat::GithubAudit => github_audit::map_line(line),
-            InputFormat::Ocsf => ocsf::map_line(line),
+            InputFormat::Auto => None,
+            InputFormat::Jsonl => Some(Format::Stele),
+            InputFormat::Cloudtrail => Some(Format::CloudTrail),
+            InputFormat::K8sAudit => Some(Format::K8sAudit),
+            InputFormat::GithubAudit => Some(Format::GithubAudit),
+            InputFormat::Ocsf => Some(Format::Ocsf),
         }
     }
 }
@@ -142,6 +146,7 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
     let mut number = 0u64;
     let mut bytes = 0u64;
     let mut stopped: Option<Failure> = None;
+    let mut format = args.format.format();
     loop {
         let line = match lines.next_line().await {
             Ok(Some(line)) => line,
@@ -156,7 +161,16 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
         if line.trim().is_empty() {
             continue;
         }
-        for mapped in args.format.map(&line) {
+        let format = *format.get_or_insert_with(|| {
+            let format = Format::recognise(&line);
+            if args.format == InputFormat::Auto && format != Format::Stele {
+                progress.suspend(|| {
+                    eprintln!("{}: read as {}", visible(&name), format.name());
+                });
+            }
+            format
+        });
+        for mapped in format.map_line(&line) {
             match mapped {
                 Ok(event) => {
                     let receipt = appender.submit(event).await?;
