@@ -96,6 +96,20 @@ impl Format {
     }
 }
 
+/// The events of a line holding one JSON event or an array of them, each
+/// mapped by `to_event` (an array's errors name the event's position).
+pub(crate) fn event_or_array(line: &str, to_event: fn(&Value) -> Result<Event, String>) -> Mapped {
+    match serde_json::from_str::<Value>(line) {
+        Err(e) => vec![Err(format!("not JSON: {e}"))],
+        Ok(Value::Array(events)) => events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| to_event(e).map_err(|why| format!("event {}: {why}", i + 1)))
+            .collect(),
+        Ok(event) => vec![to_event(&event)],
+    }
+}
+
 /// `s` as one segment of a dotted verb (`action`): letters, digits, `_`
 /// and `-` kept, anything else (dots included) as `-`.
 pub(crate) fn verb_part(s: &str) -> String {

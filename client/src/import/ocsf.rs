@@ -37,15 +37,7 @@ const AUTHENTICATION: u64 = 3002;
 
 /// The events of one line: an event, or an array of them.
 pub fn map_line(line: &str) -> Mapped {
-    match serde_json::from_str::<Value>(line) {
-        Err(e) => vec![Err(format!("not JSON: {e}"))],
-        Ok(Value::Array(events)) => events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| to_event(e).map_err(|why| format!("event {}: {why}", i + 1)))
-            .collect(),
-        Ok(event) => vec![to_event(&event)],
-    }
+    super::event_or_array(line, to_event)
 }
 
 /// One OCSF event as a Stele event.

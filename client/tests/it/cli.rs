@@ -717,6 +717,23 @@ async fn hostile_text_is_stored_exactly_and_shown_escaped() {
     assert!(error.contains("10.0.0.0/3\\x1b[2J"), "{error:?}");
 }
 
+/// The records of `log` that `stele query ARGS` finds, oldest first.
+fn oldest_first(server: &Steled, log: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["query", "--log", log, "-o", "jsonl", "--oldest-first"];
+    all.extend_from_slice(args);
+    let out = server.stele(&all, None);
+    assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    stdout_json_lines(&out)
+}
+
+/// The actions of `records`, in order.
+fn actions(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// AWS CloudTrail delivery file written for the tests (every identity
 /// type, denials, errors, sources that are not addresses).
 const CLOUDTRAIL: &str = include_str!("../data/cloudtrail-delivery.json");
@@ -748,19 +765,7 @@ async fn cloudtrail_records_import_and_are_found_by_actor_action_and_outcome() {
         describe(&again)
     );
 
-    let query = |args: &[&str]| -> Vec<Value> {
-        let mut all = vec!["query", "--log", "aws", "-o", "jsonl", "--oldest-first"];
-        all.extend_from_slice(args);
-        let out = server.stele(&all, None);
-        assert!(out.status.success(), "{args:?}: {}", describe(&out));
-        stdout_json_lines(&out)
-    };
-    let actions = |records: &[Value]| -> Vec<String> {
-        records
-            .iter()
-            .map(|r| r["action"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let query = |args: &[&str]| oldest_first(&server, "aws", args);
     assert_eq!(
         actions(&query(&["--actor", "arn:aws:iam::123456789012:user/alice"])),
         ["aws.signin.ConsoleLogin", "aws.ec2.RunInstances"]
@@ -811,16 +816,7 @@ async fn kubernetes_audit_events_import_and_are_found_by_actor_action_and_outcom
         describe(&out)
     );
     searchable(&client, "k8s", 7).await;
-    let query = |args: &[&str]| -> Vec<String> {
-        let mut all = vec!["query", "--log", "k8s", "-o", "jsonl", "--oldest-first"];
-        all.extend_from_slice(args);
-        let out = server.stele(&all, None);
-        assert!(out.status.success(), "{args:?}: {}", describe(&out));
-        stdout_json_lines(&out)
-            .iter()
-            .map(|r| r["action"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let query = |args: &[&str]| actions(&oldest_first(&server, "k8s", args));
     assert_eq!(
         query(&["--actor", "alice@example.com"]),
         ["k8s.pods.delete"]
@@ -855,16 +851,7 @@ async fn github_audit_events_import_and_are_found_by_actor_action_and_outcome() 
         describe(&out)
     );
     searchable(&client, "gh", 6).await;
-    let query = |args: &[&str]| -> Vec<String> {
-        let mut all = vec!["query", "--log", "gh", "-o", "jsonl", "--oldest-first"];
-        all.extend_from_slice(args);
-        let out = server.stele(&all, None);
-        assert!(out.status.success(), "{args:?}: {}", describe(&out));
-        stdout_json_lines(&out)
-            .iter()
-            .map(|r| r["action"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let query = |args: &[&str]| actions(&oldest_first(&server, "gh", args));
     assert_eq!(
         query(&["--actor", "bob"]),
         ["github.protected_branch.destroy"]
@@ -898,16 +885,7 @@ async fn ocsf_events_import_and_are_found_by_actor_action_and_outcome() {
     );
     assert!(out.status.success(), "{}", describe(&out));
     searchable(&client, "ocsf", 4).await;
-    let query = |args: &[&str]| -> Vec<String> {
-        let mut all = vec!["query", "--log", "ocsf", "-o", "jsonl", "--oldest-first"];
-        all.extend_from_slice(args);
-        let out = server.stele(&all, None);
-        assert!(out.status.success(), "{args:?}: {}", describe(&out));
-        stdout_json_lines(&out)
-            .iter()
-            .map(|r| r["action"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let query = |args: &[&str]| actions(&oldest_first(&server, "ocsf", args));
     assert_eq!(query(&["--actor", "alice"]), ["s3.DeleteBucket"]);
     assert_eq!(query(&["--outcome", "denied"]), ["s3.DeleteBucket"]);
     assert_eq!(
