@@ -717,6 +717,27 @@ async fn hostile_text_is_stored_exactly_and_shown_escaped() {
     assert!(error.contains("10.0.0.0/3\\x1b[2J"), "{error:?}");
 }
 
+/// Starts a `steled` in `work`, creates `log` and imports `sample` into it
+/// with `stele import --format FORMAT`, which must say it imported
+/// `events`; returns once they are all searchable.
+async fn imported(work: &Path, log: &str, format: &str, sample: &str, events: u64) -> Steled {
+    let server = Steled::start(work).await;
+    let client = server.client().await;
+    create_log(&client, log, 0).await;
+    let out = server.stele(
+        &["import", "--log", log, "--format", format, "-"],
+        Some(sample.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("imported {events} events")),
+        "{format}: {}",
+        describe(&out)
+    );
+    searchable(&client, log, events).await;
+    server
+}
+
 /// The records of `log` that `stele query ARGS` finds, oldest first.
 fn oldest_first(server: &Steled, log: &str, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["query", "--log", log, "-o", "jsonl", "--oldest-first"];
@@ -741,23 +762,11 @@ const CLOUDTRAIL: &str = include_str!("../data/cloudtrail-delivery.json");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudtrail_records_import_and_are_found_by_actor_action_and_outcome() {
     let work = tempfile::tempdir().unwrap();
-    let server = Steled::start(work.path()).await;
-    let client = server.client().await;
-    create_log(&client, "aws", 0).await;
-    let import = |args: &[&str]| {
-        let mut all = vec!["import", "--log", "aws", "-"];
-        all.extend_from_slice(args);
-        server.stele(&all, Some(CLOUDTRAIL.as_bytes()))
-    };
-    let out = import(&["--format", "cloudtrail"]);
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("imported 9 events"),
-        "{}",
-        describe(&out)
+    let server = imported(work.path(), "aws", "cloudtrail", CLOUDTRAIL, 9).await;
+    let again = server.stele(
+        &["import", "--log", "aws", "-"],
+        Some(CLOUDTRAIL.as_bytes()),
     );
-    searchable(&client, "aws", 9).await;
-    let again = import(&[]);
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(
         said.contains("stdin: read as cloudtrail") && said.contains("9 already stored"),
@@ -802,20 +811,8 @@ const K8S_AUDIT: &str = include_str!("../data/k8s-audit.jsonl");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_audit_events_import_and_are_found_by_actor_action_and_outcome() {
     let work = tempfile::tempdir().unwrap();
-    let server = Steled::start(work.path()).await;
-    let client = server.client().await;
-    create_log(&client, "k8s", 0).await;
-    let out = server.stele(
-        &["import", "--log", "k8s", "--format", "k8s-audit", "-"],
-        Some(K8S_AUDIT.as_bytes()),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("imported 7 events"),
-        "the final stage of each request: {}",
-        describe(&out)
-    );
-    searchable(&client, "k8s", 7).await;
+    // 9 records: the final stage of each of 7 requests is imported.
+    let server = imported(work.path(), "k8s", "k8s-audit", K8S_AUDIT, 7).await;
     let query = |args: &[&str]| actions(&oldest_first(&server, "k8s", args));
     assert_eq!(
         query(&["--actor", "alice@example.com"]),
@@ -837,20 +834,7 @@ const GITHUB_AUDIT: &str = include_str!("../data/github-audit.json");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_audit_events_import_and_are_found_by_actor_action_and_outcome() {
     let work = tempfile::tempdir().unwrap();
-    let server = Steled::start(work.path()).await;
-    let client = server.client().await;
-    create_log(&client, "gh", 0).await;
-    let out = server.stele(
-        &["import", "--log", "gh", "--format", "github-audit", "-"],
-        Some(GITHUB_AUDIT.as_bytes()),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("imported 6 events"),
-        "{}",
-        describe(&out)
-    );
-    searchable(&client, "gh", 6).await;
+    let server = imported(work.path(), "gh", "github-audit", GITHUB_AUDIT, 6).await;
     let query = |args: &[&str]| actions(&oldest_first(&server, "gh", args));
     assert_eq!(
         query(&["--actor", "bob"]),
@@ -876,15 +860,7 @@ const OCSF: &str = include_str!("../data/ocsf.jsonl");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ocsf_events_import_and_are_found_by_actor_action_and_outcome() {
     let work = tempfile::tempdir().unwrap();
-    let server = Steled::start(work.path()).await;
-    let client = server.client().await;
-    create_log(&client, "ocsf", 0).await;
-    let out = server.stele(
-        &["import", "--log", "ocsf", "--format", "ocsf", "-"],
-        Some(OCSF.as_bytes()),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
-    searchable(&client, "ocsf", 4).await;
+    let server = imported(work.path(), "ocsf", "ocsf", OCSF, 4).await;
     let query = |args: &[&str]| actions(&oldest_first(&server, "ocsf", args));
     assert_eq!(query(&["--actor", "alice"]), ["s3.DeleteBucket"]);
     assert_eq!(query(&["--outcome", "denied"]), ["s3.DeleteBucket"]);
