@@ -6,16 +6,18 @@
 //!
 //! - [`cloudtrail`]: AWS CloudTrail records and delivery files.
 //! - [`k8s_audit`]: Kubernetes audit events.
-//! - [`github_audit`]: GitHub audit log events (JSON).
+//! - [`github_audit`]: GitHub audit log events (JSON, or CSV rows).
 //! - [`ocsf`]: OCSF 1.x API Activity and Authentication events.
 //!
-//! [`Format::recognise`] tells them apart from a first line. Not built yet:
-//! GitHub's CSV export and other OCSF classes.
+//! [`read`] cuts files (gzipped or not, JSON lines, a pretty-printed
+//! document, or CSV) into units of JSON text; [`Format::recognise`] tells
+//! the sources apart from a first unit. Not built yet: other OCSF classes.
 
 pub mod cloudtrail;
 pub mod github_audit;
 pub mod k8s_audit;
 pub mod ocsf;
+pub mod read;
 
 use serde_json::Value;
 

@@ -805,6 +805,75 @@ async fn cloudtrail_records_import_and_are_found_by_actor_action_and_outcome() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_gzip_pretty_json_and_csv_import_with_counts_per_file() {
+    use std::io::Write;
+
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("in");
+    let day = |d: &str| {
+        let dir = input.join("AWSLogs/2025/12").join(d);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(CLOUDTRAIL.as_bytes()).unwrap();
+    std::fs::write(day("01").join("trail.json.gz"), gz.finish().unwrap()).unwrap();
+    let delivery: Value = serde_json::from_str(CLOUDTRAIL.lines().next().unwrap()).unwrap();
+    std::fs::write(
+        day("02").join("trail.json"),
+        serde_json::to_string_pretty(&delivery).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(input.join("notes.txt"), "not an event\n").unwrap();
+    let csv = work.path().join("github-export.csv");
+    std::fs::write(&csv, include_str!("../data/github-audit.csv")).unwrap();
+
+    let server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "mixed", 0).await;
+    let out = server.stele(
+        &[
+            "import",
+            "--log",
+            "mixed",
+            input.to_str().unwrap(),
+            csv.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "a bad line: {}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    let name = |p: &Path| p.display().to_string();
+    let gz_name = name(&input.join("AWSLogs/2025/12/01/trail.json.gz"));
+    let pretty_name = name(&input.join("AWSLogs/2025/12/02/trail.json"));
+    let notes = name(&input.join("notes.txt"));
+    for expected in [
+        format!("{gz_name}: read as cloudtrail"),
+        format!("{gz_name}: 9 imported\n"),
+        format!("{pretty_name}: 9 imported; 9 already stored (same id)"),
+        format!("{notes}: line 1: "),
+        format!("{notes}: 0 imported; 1 bad line"),
+        format!("{}: read as github-audit", name(&csv)),
+        format!("{}: 6 imported\n", name(&csv)),
+        "imported 24 events from 4 files".to_string(),
+    ] {
+        assert!(said.contains(&expected), "{expected:?} in {said}");
+    }
+    searchable(&client, "mixed", 15).await;
+    let query = |args: &[&str]| actions(&oldest_first(&server, "mixed", args));
+    assert_eq!(
+        query(&["--actor", "bob", "--action", "github.*"]),
+        ["github.protected_branch.destroy"]
+    );
+    assert_eq!(
+        query(&["details.data.reason:ticket"]),
+        ["github.protected_branch.destroy"],
+        "a CSV cell spanning lines is kept whole"
+    );
+    assert_eq!(query(&["--outcome", "denied"]).len(), 4);
+}
+
 /// A Kubernetes API server audit log written for the tests.
 const K8S_AUDIT: &str = include_str!("../data/k8s-audit.jsonl");
 

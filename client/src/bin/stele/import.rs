@@ -1,19 +1,24 @@
 //! `stele import`: JSON Lines in the DESIGN schema, or another system's
 //! records (`--format cloudtrail`, mapped by [`stele_client::import`]),
-//! batched and pipelined through an [`Appender`], with a progress bar and a
-//! summary. A bad line or record (unreadable JSON, a record that does not
-//! map, a refused event) is reported with its number on stderr, then
+//! from files, directories and stdin, gzipped or not
+//! ([`stele_client::import::read`], on a thread of its own), batched and
+//! pipelined through an [`Appender`], with a progress bar and a summary per
+//! file. A bad line or record (unreadable JSON, a record that does not map,
+//! a refused event) is reported with its file and line on stderr, then
 //! skipped or fatal (`--on-error`); none is lost silently.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
 use stele_client::import::Format;
+use stele_client::import::read::{self, Shape, Unit, Units};
 use stele_client::{AppenderOptions, Client, PendingReceipt};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
 
 use crate::fail::Failure;
 use crate::output::thousands;
@@ -26,13 +31,18 @@ use crate::visible::visible;
   {\"action\":\"git.push\",\"actor\":{\"id\":\"alice\",\"kind\":\"user\"},\"outcome\":\"success\"}
 Blank lines are ignored. Events without an `id` get a UUIDv7.
 
---format auto (the default) recognises the input from its first line.
---format cloudtrail reads AWS CloudTrail: each line a delivery file as
-CloudTrail writes it ({\"Records\":[...]}, one line) or one record.
+FILE may be a directory: every file below it is read, in name order.
+Gzipped input is recognised and read as it is. A file whose first line
+is a lone { or [ is one pretty-printed JSON document; a file whose first
+line is a CSV header is a table (GitHub's audit log CSV export).
+
+--format auto (the default) recognises each file from its first record.
+--format cloudtrail reads AWS CloudTrail: delivery files as CloudTrail
+writes them ({\"Records\":[...]}) or one record a line.
 --format k8s-audit reads the Kubernetes API server's audit log (one
 audit.k8s.io/v1 Event a line; the final stage of each request).
---format github-audit reads GitHub's audit log as JSON (one event a line,
-or the export's array on one line). --format ocsf reads OCSF 1.x API
+--format github-audit reads GitHub's audit log: its JSON (one event a
+line, or the export's array) or its CSV export. --format ocsf reads OCSF 1.x API
 Activity (6003) and Authentication (3002) events. The whole
 record is kept in `details` (docs/import.md has the mappings).
 
@@ -40,14 +50,16 @@ Examples:
   stele import --log audit events.jsonl
   zcat events.jsonl.gz | stele import --log audit -
   stele import --log audit --on-error fail events.jsonl
-  zcat 123456789012_CloudTrail_*.json.gz | stele import --log aws --format cloudtrail -"
+  stele import --log aws AWSLogs/123456789012/CloudTrail/
+  stele import --log gh export-acme-1764504000.csv"
 )]
 pub struct ImportArgs {
     /// Log to append to
     #[arg(long)]
     log: String,
-    /// File to read, or - for stdin
-    file: PathBuf,
+    /// Files or directories to read, or - for stdin
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
     /// What a bad line does: skip it (reported, exit 2 at the end) or stop
     #[arg(long, value_enum, default_value = "skip")]
     on_error: OnError,
@@ -73,7 +85,7 @@ enum InputFormat {
     Cloudtrail,
     /// Kubernetes audit events (audit.k8s.io/v1), one a line
     K8sAudit,
-    /// GitHub audit log events, one a line or a JSON array a line
+    /// GitHub audit log events: JSON (one a line, or an array) or the CSV export
     GithubAudit,
     /// OCSF 1.x API Activity and Authentication events, one a line or an array a line
     Ocsf,
@@ -102,8 +114,8 @@ enum OnError {
     Fail,
 }
 
-/// What happened to the lines.
-#[derive(Debug, Default)]
+/// What happened to the lines of one file.
+#[derive(Debug, Default, Clone)]
 struct Tally {
     imported: u64,
     duplicates: u64,
@@ -113,23 +125,43 @@ struct Tally {
     refused: u64,
 }
 
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.imported += other.imported;
+        self.duplicates += other.duplicates;
+        self.bad += other.bad;
+        self.refused += other.refused;
+    }
+}
+
+/// One input: a file, or stdin.
+#[derive(Debug)]
+struct Input {
+    /// `None` for stdin.
+    path: Option<PathBuf>,
+    /// How errors name it.
+    name: String,
+}
+
+/// What the reading thread hands over, in input order.
+enum Reading {
+    /// The next unit of input `file`, and its shape.
+    Unit {
+        file: usize,
+        shape: Shape,
+        unit: Unit,
+    },
+    /// Input `file` cannot be read from `line` on (or opened, line 0).
+    Broken { file: usize, line: u64, why: String },
+}
+
 /// Runs `stele import`.
 pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
-    let (input, size): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) =
-        if args.file.as_os_str() == "-" {
-            (Box::new(tokio::io::stdin()), None)
-        } else {
-            let file = tokio::fs::File::open(&args.file)
-                .await
-                .map_err(|e| Failure::usage(format!("{}: {e}", args.file.display())))?;
-            let size = file.metadata().await.ok().map(|m| m.len());
-            (Box::new(file), size)
-        };
-    let name = if size.is_some() {
-        args.file.display().to_string()
-    } else {
-        "stdin".into()
-    };
+    let inputs = inputs(&args.files)?;
+    let size = inputs.iter().try_fold(0u64, |total, input| {
+        let path = input.path.as_ref()?;
+        Some(total + std::fs::metadata(path).map_or(0, |m| m.len()))
+    });
     let progress = progress_bar(size);
     let appender = client.appender(
         &args.log,
@@ -139,47 +171,58 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
             ..AppenderOptions::default()
         },
     );
+    let bytes = Arc::new(AtomicU64::new(0));
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let mut readings = spawn_reader(inputs, bytes.clone());
     let started = Instant::now();
-    let mut tally = Tally::default();
+    let mut tallies = vec![Tally::default(); names.len()];
+    let mut formats: Vec<Option<Format>> = vec![args.format.format(); names.len()];
+    let mut said: Option<Format> = None;
     let mut pending: FuturesUnordered<Numbered> = FuturesUnordered::new();
-    let mut lines = BufReader::new(input).lines();
-    let mut number = 0u64;
-    let mut bytes = 0u64;
     let mut stopped: Option<Failure> = None;
-    let mut format = args.format.format();
-    loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(e) => {
-                stopped = Some(Failure::usage(format!("{name}: line {}: {e}", number + 1)));
-                break;
+    let fail_fast = args.on_error == OnError::Fail;
+    while let Some(reading) = readings.recv().await {
+        let (file, shape, unit) = match reading {
+            Reading::Unit { file, shape, unit } => (file, shape, unit),
+            Reading::Broken { file, line, why } => {
+                report(&progress, &names[file], line, &why, &mut tallies[file]);
+                if fail_fast {
+                    stopped = Some(Failure::usage(format!("{}: stopped", names[file])));
+                    break;
+                }
+                continue;
             }
         };
-        number += 1;
-        bytes += line.len() as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let format = *format.get_or_insert_with(|| {
-            let format = Format::recognise(&line);
-            if args.format == InputFormat::Auto && format != Format::Stele {
-                progress.suspend(|| {
-                    eprintln!("{}: read as {}", visible(&name), format.name());
-                });
+        let name = &names[file];
+        let format = *formats[file].get_or_insert_with(|| {
+            let format = Format::recognise(&unit.text);
+            if args.format == InputFormat::Auto && format != Format::Stele && said != Some(format) {
+                said = Some(format);
+                progress.suspend(|| eprintln!("{}: read as {}", visible(name), format.name()));
             }
             format
         });
-        for mapped in format.map_line(&line) {
+        let mapped = if shape == Shape::Csv && format != Format::GithubAudit {
+            vec![Err(format!(
+                "a CSV table is read only as GitHub's audit log export (its header names `action` and `_document_id` or `@timestamp`), not as {}",
+                format.name()
+            ))]
+        } else {
+            format.map_line(&unit.text)
+        };
+        for mapped in mapped {
             match mapped {
                 Ok(event) => {
                     let receipt = appender.submit(event).await?;
-                    pending.push(Box::pin(numbered(number, receipt)));
+                    pending.push(Box::pin(numbered(file, unit.line, receipt)));
                 }
                 Err(why) => {
-                    report(&progress, &name, number, &why, &mut tally);
-                    if args.on_error == OnError::Fail {
-                        stopped = Some(Failure::usage(format!("{name}: stopped at line {number}")));
+                    report(&progress, name, unit.line, &why, &mut tallies[file]);
+                    if fail_fast {
+                        stopped = Some(Failure::usage(format!(
+                            "{name}: stopped at line {}",
+                            unit.line
+                        )));
                         break;
                     }
                 }
@@ -189,12 +232,17 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
             break;
         }
         // Answers are collected as they come, so that memory stays flat.
-        while let Some(Some((line, answer))) = futures::FutureExt::now_or_never(pending.next()) {
-            match settle(&progress, &name, line, answer, &mut tally) {
+        while let Some(Some((file, line, answer))) =
+            futures::FutureExt::now_or_never(pending.next())
+        {
+            match settle(&progress, &names[file], line, answer, &mut tallies[file]) {
                 Ok(true) => {}
-                Ok(false) if args.on_error == OnError::Skip => {}
+                Ok(false) if !fail_fast => {}
                 Ok(false) => {
-                    stopped = Some(Failure::usage(format!("{name}: stopped at line {line}")));
+                    stopped = Some(Failure::usage(format!(
+                        "{}: stopped at line {line}",
+                        names[file]
+                    )));
                 }
                 Err(fatal) => stopped = Some(fatal),
             }
@@ -203,42 +251,108 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
             break;
         }
         progress.set_position(if size.is_some() {
-            bytes
+            bytes.load(Ordering::Relaxed)
         } else {
-            tally.imported
+            tallies.iter().map(|t| t.imported).sum()
         });
     }
+    drop(readings);
     appender.close().await;
-    while let Some((line, answer)) = pending.next().await {
-        if let Err(fatal) = settle(&progress, &name, line, answer, &mut tally) {
+    while let Some((file, line, answer)) = pending.next().await {
+        if let Err(fatal) = settle(&progress, &names[file], line, answer, &mut tallies[file]) {
             stopped.get_or_insert(fatal);
         }
     }
     progress.finish_and_clear();
-    summary(&name, &tally, started.elapsed());
+    let total = summary(&names, &tallies, started.elapsed());
     match stopped {
         Some(failure) => Err(failure),
-        None if tally.bad > 0 => Err(Failure::usage(format!(
+        None if total.bad > 0 => Err(Failure::usage(format!(
             "{} bad line{} skipped",
-            thousands(tally.bad),
-            if tally.bad == 1 { "" } else { "s" }
+            thousands(total.bad),
+            if total.bad == 1 { "" } else { "s" }
         ))),
         None => Ok(()),
     }
 }
 
-/// A receipt future with its line number.
-type Numbered = std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = (u64, stele_client::Result<stele_client::Receipt>)> + Send,
-    >,
->;
+/// The inputs `files` name, directories expanded; `-` is stdin.
+fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, Failure> {
+    let mut inputs = Vec::new();
+    for path in files {
+        if path.as_os_str() == "-" {
+            inputs.push(Input {
+                path: None,
+                name: "stdin".into(),
+            });
+            continue;
+        }
+        if !path.exists() {
+            return Err(Failure::usage(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        }
+        let found = read::files(path).map_err(Failure::usage)?;
+        if found.is_empty() {
+            return Err(Failure::usage(format!(
+                "{}: holds no files",
+                path.display()
+            )));
+        }
+        inputs.extend(found.into_iter().map(|path| Input {
+            name: path.display().to_string(),
+            path: Some(path),
+        }));
+    }
+    Ok(inputs)
+}
 
-async fn numbered(
-    line: u64,
-    receipt: PendingReceipt,
-) -> (u64, stele_client::Result<stele_client::Receipt>) {
-    (line, receipt.await)
+/// Reads `inputs` one after the other on a thread of its own (reading,
+/// gunzipping and cutting into units is blocking work), handing units over
+/// a bounded channel so that memory stays flat. It stops when the
+/// receiver is dropped.
+fn spawn_reader(inputs: Vec<Input>, bytes: Arc<AtomicU64>) -> mpsc::Receiver<Reading> {
+    let (send, receive) = mpsc::channel(1024);
+    std::thread::spawn(move || {
+        for (file, input) in inputs.into_iter().enumerate() {
+            let units = match &input.path {
+                Some(path) => read::open(path, bytes.clone()),
+                None => Units::new(std::io::stdin(), bytes.clone()).map_err(|e| e.to_string()),
+            };
+            let units = match units {
+                Ok(units) => units,
+                Err(why) => {
+                    let broken = Reading::Broken { file, line: 0, why };
+                    if send.blocking_send(broken).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let shape = units.shape();
+            for unit in units {
+                let reading = match unit {
+                    Ok(unit) => Reading::Unit { file, shape, unit },
+                    Err(read::Unreadable { line, why }) => Reading::Broken { file, line, why },
+                };
+                if send.blocking_send(reading).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    receive
+}
+
+/// The answer to one event, with its input (an index) and line.
+type Answer = (usize, u64, stele_client::Result<stele_client::Receipt>);
+
+/// A receipt future with its input and line number.
+type Numbered = std::pin::Pin<Box<dyn std::future::Future<Output = Answer> + Send>>;
+
+async fn numbered(file: usize, line: u64, receipt: PendingReceipt) -> Answer {
+    (file, line, receipt.await)
 }
 
 /// Counts one answer: `Ok(false)` when the server refused this event
@@ -269,9 +383,15 @@ fn settle(
     }
 }
 
+/// Reports a bad line (line 0: the input as a whole) and counts it.
 fn report(progress: &ProgressBar, name: &str, line: u64, why: &str, tally: &mut Tally) {
     tally.bad += 1;
-    progress.suspend(|| eprintln!("{}: line {line}: {}", visible(name), visible(why)));
+    let at = if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}:")
+    };
+    progress.suspend(|| eprintln!("{}:{at} {}", visible(name), visible(why)));
 }
 
 fn progress_bar(size: Option<u64>) -> ProgressBar {
@@ -291,14 +411,42 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
     bar
 }
 
-fn summary(name: &str, tally: &Tally, elapsed: Duration) {
-    let rate = tally.imported as f64 / elapsed.as_secs_f64().max(1e-3);
-    let mut line = format!(
-        "imported {} events from {name} in {:.1} s ({} events/s)",
-        thousands(tally.imported),
+/// Prints what happened to each input (when there are several) and in
+/// all, and returns the whole.
+fn summary(names: &[String], tallies: &[Tally], elapsed: Duration) -> Tally {
+    let mut total = Tally::default();
+    for tally in tallies {
+        total.add(tally);
+    }
+    if names.len() > 1 {
+        for (name, tally) in names.iter().zip(tallies) {
+            eprintln!("{}: {}", visible(name), counts(tally));
+        }
+    }
+    let rate = total.imported as f64 / elapsed.as_secs_f64().max(1e-3);
+    let from = match names {
+        [one] => one.clone(),
+        many => format!("{} files", thousands(many.len() as u64)),
+    };
+    eprintln!(
+        "imported {} events from {} in {:.1} s ({} events/s){}",
+        thousands(total.imported),
+        visible(&from),
         elapsed.as_secs_f64(),
-        thousands(rate as u64)
+        thousands(rate as u64),
+        extras(&total)
     );
+    total
+}
+
+/// One input's counts: `12 imported; 1 bad line`.
+fn counts(tally: &Tally) -> String {
+    format!("{} imported{}", thousands(tally.imported), extras(tally))
+}
+
+/// What else a tally holds, each after `; `.
+fn extras(tally: &Tally) -> String {
+    let mut line = String::new();
     if tally.duplicates > 0 {
         line.push_str(&format!(
             "; {} already stored (same id)",
@@ -307,12 +455,13 @@ fn summary(name: &str, tally: &Tally, elapsed: Duration) {
     }
     if tally.bad > 0 {
         line.push_str(&format!(
-            "; {} bad lines (reported above)",
-            thousands(tally.bad)
+            "; {} bad line{} (reported above)",
+            thousands(tally.bad),
+            if tally.bad == 1 { "" } else { "s" }
         ));
     }
     if tally.refused > 0 {
         line.push_str(&format!("; {} events refused", thousands(tally.refused)));
     }
-    eprintln!("{line}");
+    line
 }
