@@ -793,6 +793,11 @@ async fn cloudtrail_records_import_and_are_found_by_actor_action_and_outcome() {
         ["aws.sts.GetCallerIdentity"]
     );
     assert_eq!(query(&["--ip", "10.0.0.0/8"]).len(), 2);
+    assert_eq!(
+        query(&["actor.ip:10.0.0.0/8 OR outcome:denied"]).len(),
+        4,
+        "exact fields in the text, with OR"
+    );
     let bucket = query(&["acme-artifacts"]);
     assert_eq!(
         actions(&bucket),

@@ -119,6 +119,15 @@ impl ExactField {
         ExactField::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// The field a text query names `name`: as [`ExactField::from_name`],
+    /// and `actor` for `actor.id`.
+    pub fn from_query_name(name: &str) -> Option<ExactField> {
+        match name {
+            "actor" => Some(ExactField::ActorId),
+            name => ExactField::from_name(name),
+        }
+    }
+
     /// Whether the index keeps a fast column of this field. Fields whose
     /// values are nearly unique per event keep none: the column would cost
     /// as much as their terms again, and counting by them inverts their

@@ -9,12 +9,14 @@ use tantivy::query::{
     AllQuery, BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query as TantivyQuery,
     QueryParser, RangeQuery, TermQuery,
 };
-use tantivy::query_grammar::{UserInputAst, UserInputLeaf, parse_query_lenient};
+use tantivy::query_grammar::{
+    Delimiter, UserInputAst, UserInputLeaf, UserInputLiteral, parse_query_lenient,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 
-use super::Query;
 use super::any_path::AnyPath;
 use super::network::{self, IpFilter};
+use super::{Filter, Query};
 use crate::error::{Error, Result};
 use crate::index::packed;
 use crate::index::schema::{DETAILS, ExactField, Fields, MAX_WORD_BYTES, MESSAGE, tokenizers};
@@ -116,7 +118,9 @@ fn exact_value(
 }
 
 /// Parses the full-text part. Bare words search `message` and every string
-/// in `details`; `message:word` and `details.a.b:value` search one field.
+/// in `details`; `message:word` and `details.a.b:value` search one field;
+/// `actor.id:alice`, `action:git.*` or `actor.ip:10.0.0.0/8` match an
+/// exact field as a filter with that value does ([`exact_value`]).
 ///
 /// # Errors
 /// [`Error::InvalidQuery`] for `text`, with the character position of a
@@ -147,18 +151,31 @@ pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQ
         let known = name == MESSAGE
             || name
                 .strip_prefix(DETAILS)
-                .is_some_and(|rest| rest.starts_with('.'));
+                .is_some_and(|rest| rest.starts_with('.'))
+            || ExactField::from_query_name(&name).is_some();
         if !known {
             let at = text.find(&format!("{name}:")).unwrap_or(0);
+            let exact: Vec<&str> = ExactField::ALL.iter().map(|f| f.name()).collect();
             return Err(Error::query(
                 "text",
                 format!(
-                    "unknown field `{name}` at character {at}: full text searches `message` and `details.<path>`; use a filter for exact fields"
+                    "unknown field `{name}` at character {at}: full text searches `message` and `details.<path>`, and the exact fields {}",
+                    exact.join(", ")
                 ),
             ));
         }
     }
-    let ast = bare_words_checked(ast, text)?;
+    let mut ast = leaves_checked(ast, text)?;
+    if all_negative(&ast)
+        && let UserInputAst::Clause(clauses) = &mut ast
+    {
+        // `-outcome:success` alone: everything but what it excludes (the
+        // parser refuses a query of exclusions only).
+        clauses.push((
+            Some(Occur::Must),
+            UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
+        ));
+    }
     let mut parser = QueryParser::new(
         fields.parse_schema.clone(),
         vec![fields.message, fields.bare],
@@ -168,15 +185,21 @@ pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQ
     let parsed = parser
         .build_query_from_user_input_ast(ast)
         .map_err(|e| Error::query("text", format!("{e} (in `{text}`)")))?;
-    Ok(bare_to_any_path(parsed.as_ref(), fields))
+    parse_only_replaced(parsed.as_ref(), fields)
 }
 
-/// `ast` without boosts (nothing is scored), after checking that every
-/// bare (field-less) part is a word, a phrase or `*`: ranges, sets,
-/// regexes, phrase prefixes and slop are refused there, with what to
-/// write instead, since bare words search strings under every path of
-/// `details` ([`AnyPath`]), which only words and exact phrases do.
-fn bare_words_checked(ast: UserInputAst, text: &str) -> Result<UserInputAst> {
+/// `ast` without boosts (nothing is scored), after checking its leaves:
+///
+/// - every bare (field-less) part is a word, a phrase or `*`: ranges,
+///   sets, regexes, phrase prefixes and slop are refused there, with what
+///   to write instead, since bare words search strings under every path of
+///   `details` ([`AnyPath`]), which only words and exact phrases do;
+/// - every part on an exact field is a value or a set of them (`IN [a
+///   b]`, made alternatives), each valid as a filter value
+///   ([`Filter::check`]), and names the field by its index column, so
+///   that the parser makes it a term of that field, which
+///   [`parse_only_replaced`] turns into what a filter matches.
+fn leaves_checked(ast: UserInputAst, text: &str) -> Result<UserInputAst> {
     let refuse = |what: &str| {
         Err(Error::query(
             "text",
@@ -187,11 +210,31 @@ fn bare_words_checked(ast: UserInputAst, text: &str) -> Result<UserInputAst> {
         UserInputAst::Clause(clauses) => Ok(UserInputAst::Clause(
             clauses
                 .into_iter()
-                .map(|(occur, clause)| Ok((occur, bare_words_checked(clause, text)?)))
+                .map(|(occur, clause)| Ok((occur, leaves_checked(clause, text)?)))
                 .collect::<Result<_>>()?,
         )),
-        UserInputAst::Boost(inner, _) => bare_words_checked(*inner, text),
+        UserInputAst::Boost(inner, _) => leaves_checked(*inner, text),
         UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+            UserInputLeaf::Literal(UserInputLiteral {
+                field_name: Some(name),
+                ..
+            })
+            | UserInputLeaf::Range {
+                field: Some(name), ..
+            }
+            | UserInputLeaf::Set {
+                field: Some(name), ..
+            }
+            | UserInputLeaf::Regex {
+                field: Some(name), ..
+            }
+            | UserInputLeaf::Exists { field: name } => match ExactField::from_query_name(name) {
+                Some(exact) => {
+                    let name = name.clone();
+                    exact_leaf(exact, &name, *leaf, text)
+                }
+                None => Ok(UserInputAst::Leaf(leaf)),
+            },
             UserInputLeaf::Literal(l) if l.field_name.is_none() && l.prefix => {
                 refuse("a phrase prefix (`\"…\"*`)")
             }
@@ -206,17 +249,96 @@ fn bare_words_checked(ast: UserInputAst, text: &str) -> Result<UserInputAst> {
     }
 }
 
+/// Whether `ast` only excludes (`-a -b`, `-(a b)`), as tantivy's parser
+/// judges it.
+fn all_negative(ast: &UserInputAst) -> bool {
+    match ast {
+        UserInputAst::Leaf(_) => false,
+        UserInputAst::Boost(inner, _) => all_negative(inner),
+        UserInputAst::Clause(clauses) => clauses
+            .iter()
+            .all(|(occur, clause)| *occur == Some(Occur::MustNot) || all_negative(clause)),
+    }
+}
+
+/// A leaf on the exact field `exact` (written `name`), checked and named
+/// by the field's index column: a value, or a set of values made
+/// alternatives.
+fn exact_leaf(
+    exact: ExactField,
+    name: &str,
+    leaf: UserInputLeaf,
+    text: &str,
+) -> Result<UserInputAst> {
+    let refuse = |what: &str| {
+        Err(Error::query(
+            "text",
+            format!(
+                "`{name}:` takes a value (`{name}:x`, a prefix `{name}:x*`, or `{name}: IN [x y]`), not {what} (in `{text}`)"
+            ),
+        ))
+    };
+    let value = |phrase: String| -> Result<UserInputAst> {
+        Filter {
+            field: exact,
+            values: vec![phrase.clone()],
+        }
+        .check()
+        .map_err(|e| Error::query("text", format!("`{name}:{phrase}`: {e} (in `{text}`)")))?;
+        Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(
+            UserInputLiteral {
+                field_name: Some(exact.column().to_string()),
+                phrase,
+                delimiter: Delimiter::DoubleQuotes,
+                slop: 0,
+                prefix: false,
+            },
+        ))))
+    };
+    match leaf {
+        UserInputLeaf::Literal(l) if l.slop > 0 => refuse("a phrase with slop"),
+        UserInputLeaf::Literal(l) if l.prefix => refuse("a phrase prefix"),
+        UserInputLeaf::Literal(l) => value(l.phrase),
+        UserInputLeaf::Set { elements, .. } if elements.is_empty() => refuse("an empty set"),
+        UserInputLeaf::Set { elements, .. } => Ok(UserInputAst::Clause(
+            elements
+                .into_iter()
+                .map(|e| Ok((Some(Occur::Should), value(e)?)))
+                .collect::<Result<_>>()?,
+        )),
+        UserInputLeaf::Range { .. } => refuse("a range"),
+        UserInputLeaf::Regex { .. } => refuse("a regex"),
+        _ => refuse("`*`"),
+    }
+}
+
 /// `query` with every word and phrase of the parse-only bare field
-/// replaced by the same words in any string of `details`.
-fn bare_to_any_path(query: &dyn TantivyQuery, fields: &Fields) -> Box<dyn TantivyQuery> {
+/// replaced by the same words in any string of `details`, and every term
+/// of an exact field by what a filter with that value matches.
+fn parse_only_replaced(query: &dyn TantivyQuery, fields: &Fields) -> Result<Box<dyn TantivyQuery>> {
     if let Some(boolean) = query.downcast_ref::<BooleanQuery>() {
-        return Box::new(BooleanQuery::new(
+        return Ok(Box::new(BooleanQuery::new(
             boolean
                 .clauses()
                 .iter()
-                .map(|(occur, clause)| (*occur, bare_to_any_path(clause.as_ref(), fields)))
-                .collect(),
-        ));
+                .map(|(occur, clause)| Ok((*occur, parse_only_replaced(clause.as_ref(), fields)?)))
+                .collect::<Result<_>>()?,
+        )));
+    }
+    if let Some(term) = query.downcast_ref::<TermQuery>()
+        && let Some(exact) = ExactField::ALL
+            .into_iter()
+            .find(|f| fields.exact(*f) == term.term().field())
+    {
+        let value = term.term().value().as_str().unwrap_or_default().to_string();
+        let mut any = exact_value(exact, fields.exact(exact), &value, fields);
+        return Ok(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            Box::new(BooleanQuery::new(
+                any.into_iter().map(|q| (Occur::Should, q)).collect(),
+            ))
+        });
     }
     let words: Vec<Term> = if let Some(term) = query.downcast_ref::<TermQuery>() {
         vec![term.term().clone()]
@@ -228,13 +350,13 @@ fn bare_to_any_path(query: &dyn TantivyQuery, fields: &Fields) -> Box<dyn Tantiv
         Vec::new()
     };
     if words.is_empty() || words.iter().any(|t| t.field() != fields.bare) {
-        return query.box_clone();
+        return Ok(query.box_clone());
     }
     let words = words
         .iter()
         .filter_map(|t| t.value().as_str().map(str::to_string))
         .collect();
-    Box::new(AnyPath::new(fields.details, words, 0))
+    Ok(Box::new(AnyPath::new(fields.details, words, 0)))
 }
 
 /// The first word (run of letters and digits, as the analyzer splits) of
@@ -294,14 +416,42 @@ mod tests {
             err.contains("invalid query text: syntax error at character"),
             "{err}"
         );
-        let err = parse_text("deleted tenant:acme", &fields)
+        let err = parse_text("deleted tenant_id:acme", &fields)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("unknown field `tenant` at character 8"),
+            err.contains("unknown field `tenant_id` at character 8")
+                && err.contains("the exact fields tenant, actor.id, actor.ip"),
             "{err}"
         );
         parse_text("message:deleted details.branch:main", &fields).unwrap();
+        parse_text(
+            "tenant:acme actor:alice action:git.* -outcome:success actor.ip:10.0.0.0/8",
+            &fields,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn exact_fields_in_text_take_what_filters_take() {
+        let fields = Fields::new();
+        for (text, says) in [
+            (
+                "actor.ip:10.0.0.0/33",
+                "`actor.ip:10.0.0.0/33`: invalid query filter actor.ip: `10.0.0.0/33` is not a network",
+            ),
+            ("action:*", "`action:` takes a value"),
+            ("outcome:[a TO b]", "not a range"),
+            ("actor.id:/al.*/", "not a regex"),
+            ("actor.id:\"alice\"~2", "not a phrase with slop"),
+            (
+                "action:\"\"",
+                "`action:`: invalid query filter action: `` matches everything",
+            ),
+        ] {
+            let err = parse_text(text, &fields).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

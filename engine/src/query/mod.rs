@@ -55,6 +55,33 @@ pub struct Filter {
     pub values: Vec<String>,
 }
 
+impl Filter {
+    /// Checks the values: at least one, none empty or `*` (which would
+    /// match everything), and on `actor.ip` a value that starts as a
+    /// network (`10.0.0.0/8`) must be one.
+    ///
+    /// # Errors
+    /// [`Error::InvalidQuery`] naming the filter.
+    pub fn check(&self) -> Result<()> {
+        let what = || format!("filter {}", self.field);
+        if self.values.is_empty() {
+            return Err(Error::query(what(), "has no value"));
+        }
+        if let Some(bad) = self.values.iter().find(|v| v.is_empty() || *v == "*") {
+            return Err(Error::query(
+                what(),
+                format!("`{bad}` matches everything; leave the filter out instead"),
+            ));
+        }
+        if self.field == ExactField::ActorIp {
+            for value in self.values.iter().filter(|v| !v.ends_with('*')) {
+                network::ip_filter(value).map_err(|reason| Error::query(what(), reason))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A search over one log. Filters on different fields must all match (AND).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Query {
@@ -64,8 +91,10 @@ pub struct Query {
     pub to: Option<i64>,
     /// Exact filters.
     pub filters: Vec<Filter>,
-    /// Full text in tantivy's syntax over `message` and `details`; empty
-    /// for none. Words are joined by AND unless the text says `OR`.
+    /// Full text in tantivy's syntax over `message` and `details`, and
+    /// exact fields by name (`actor.id:alice action:git.*
+    /// actor.ip:10.0.0.0/8`, as filters take them); empty for none. Words
+    /// are joined by AND unless the text says `OR`.
     pub text: String,
     /// Result order.
     pub order: Order,
@@ -120,25 +149,7 @@ impl Query {
             ));
         }
         for filter in &self.filters {
-            if filter.values.is_empty() {
-                return Err(Error::query(
-                    format!("filter {}", filter.field),
-                    "has no value",
-                ));
-            }
-            if let Some(bad) = filter.values.iter().find(|v| v.is_empty() || *v == "*") {
-                return Err(Error::query(
-                    format!("filter {}", filter.field),
-                    format!("`{bad}` matches everything; leave the filter out instead"),
-                ));
-            }
-            if filter.field == ExactField::ActorIp {
-                for value in filter.values.iter().filter(|v| !v.ends_with('*')) {
-                    network::ip_filter(value).map_err(|reason| {
-                        Error::query(format!("filter {}", filter.field), reason)
-                    })?;
-                }
-            }
+            filter.check()?;
         }
         Ok(())
     }

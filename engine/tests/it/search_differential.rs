@@ -427,6 +427,34 @@ enum Text {
     Message(String),
     /// `details.a.b:w`.
     Path(&'static [&'static str], String),
+    /// An exact field by name in the text (`action:"git.*"`, `actor.ip:
+    /// IN [a b]`), as a filter with those values.
+    Exact(Filter),
+    /// `w -field:"v"`.
+    WordNotExact(String, Filter),
+    /// `-field:"v"` alone.
+    NotExact(Filter),
+    /// `field:"v" OR w`.
+    ExactOrWord(Filter, String),
+}
+
+/// A filter as the text query writes it: one value quoted, several as a
+/// set when they are plain words, else alternatives.
+fn render_exact(filter: &Filter) -> String {
+    let name = if filter.field == ExactField::ActorId && filter.values.len() == 1 {
+        "actor"
+    } else {
+        filter.field.name()
+    };
+    let plain = |v: &String| v.chars().all(|c| c.is_alphanumeric() || "-_.*".contains(c));
+    match filter.values.as_slice() {
+        [one] => format!("{name}:\"{one}\""),
+        many if many.iter().all(plain) => format!("{name}: IN [{}]", many.join(" ")),
+        many => {
+            let each: Vec<String> = many.iter().map(|v| format!("{name}:\"{v}\"")).collect();
+            format!("({})", each.join(" OR "))
+        }
+    }
 }
 
 impl Text {
@@ -438,6 +466,10 @@ impl Text {
             Text::AndNot(a, b) => format!("{a} -{b}"),
             Text::Message(w) => format!("message:{w}"),
             Text::Path(path, w) => format!("details.{}:{w}", path.join(".")),
+            Text::Exact(f) => render_exact(f),
+            Text::WordNotExact(w, f) => format!("{w} -{}", render_exact(f)),
+            Text::NotExact(f) => format!("-{}", render_exact(f)),
+            Text::ExactOrWord(f, w) => format!("{} OR {w}", render_exact(f)),
         }
     }
 
@@ -460,8 +492,27 @@ impl Text {
                     _ => false,
                 })
             }
+            Text::Exact(f) => filter_matches(f, s),
+            Text::WordNotExact(w, f) => s.has_word(w) && !filter_matches(f, s),
+            Text::NotExact(f) => !filter_matches(f, s),
+            Text::ExactOrWord(f, w) => filter_matches(f, s) || s.has_word(w),
         }
     }
+}
+
+/// Whether the stored event has a value of the filter's field that one of
+/// its values accepts: equal, a prefix (`git.*`), or on `actor.ip` a
+/// network holding the address.
+fn filter_matches(f: &Filter, s: &Stored) -> bool {
+    let value = f.field.value(&s.event);
+    !value.is_empty()
+        && f.values.iter().any(|want| match want.strip_suffix('*') {
+            Some(prefix) => value.starts_with(prefix),
+            None if f.field == ExactField::ActorIp && NETWORKS.contains(&want.as_str()) => {
+                value == want || in_network(want, value)
+            }
+            None => value == want,
+        })
 }
 
 /// Whether `value` is an address whose first bits are those of `network`,
@@ -496,18 +547,7 @@ impl Case {
         if q.from.is_some_and(|from| s.time < from) || q.to.is_some_and(|to| s.time >= to) {
             return false;
         }
-        let filters_ok = q.filters.iter().all(|f| {
-            let value = f.field.value(&s.event);
-            !value.is_empty()
-                && f.values.iter().any(|want| match want.strip_suffix('*') {
-                    Some(prefix) => value.starts_with(prefix),
-                    None if f.field == ExactField::ActorIp && NETWORKS.contains(&want.as_str()) => {
-                        value == want || in_network(want, value)
-                    }
-                    None => value == want,
-                })
-        });
-        filters_ok && self.text.matches(s)
+        q.filters.iter().all(|f| filter_matches(f, s)) && self.text.matches(s)
     }
 
     /// Matching records in the query's order.
@@ -538,13 +578,21 @@ fn random_text(rng: &mut StdRng) -> Text {
         let w = word(rng);
         cased(rng, &w)
     };
-    match rng.gen_range(0..12) {
+    let exact = |rng: &mut StdRng| {
+        let field = *pick(rng, &ExactField::ALL);
+        random_filter(rng, field)
+    };
+    match rng.gen_range(0..16) {
         0..=2 => Text::None,
         3..=4 => Text::All(vec![w(rng)]),
         5..=6 => Text::All(vec![w(rng), w(rng)]),
         7 => Text::Or(w(rng), w(rng)),
         8 => Text::AndNot(w(rng), w(rng)),
         9 => Text::Message(w(rng)),
+        12 => Text::Exact(exact(rng)),
+        13 => Text::WordNotExact(w(rng), exact(rng)),
+        14 => Text::NotExact(exact(rng)),
+        15 => Text::ExactOrWord(exact(rng), w(rng)),
         _ => {
             let path = *pick(rng, PATHS);
             let numeric = ["count", "level", "status"];

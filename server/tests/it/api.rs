@@ -882,7 +882,7 @@ async fn query_refuses_bad_selections() {
             "selection.filters[1].field",
         ),
         (text("(deleted"), Code::InvalidArgument, "text"),
-        (text("tenant:acme"), Code::InvalidArgument, "text"),
+        (text("tenant_id:acme"), Code::InvalidArgument, "text"),
         (text("message:"), Code::InvalidArgument, "text"),
         (
             selecting(v1::Selection {

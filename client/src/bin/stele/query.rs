@@ -14,12 +14,15 @@ use crate::output::{Format, json_line, records_table, thousands};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "TEXT is full text in tantivy syntax over `message` and `details`:
-words are ANDed; `details.branch:main` searches one field.
+words are ANDed; `details.branch:main` searches one field. Exact fields
+may be named too, with OR and NOT: `actor:alice -outcome:success`,
+`actor.ip:10.0.0.0/8` (docs/query.md).
 
 Examples:
   stele query --log audit --actor alice --since 24h
   stele query --log audit --action 'workflow.*' --resource workflow:42 --outcome success
   stele query --log audit --action 'git.*' --outcome denied 'protected branch'
+  stele query --log aws 'actor.ip:10.0.0.0/8 OR outcome:denied'
   stele query --log audit --from 2026-11-01 --to 2026-11-08 --all --output jsonl > week.jsonl"
 )]
 pub struct QueryArgs {
