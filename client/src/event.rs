@@ -402,7 +402,7 @@ impl Event {
             details_json: self
                 .details
                 .as_ref()
-                .map(|d| Value::Object(d.clone()).to_string())
+                .map(|d| serde_json::to_string(d).expect("a JSON object serialises"))
                 .unwrap_or_default(),
         }
     }

@@ -46,14 +46,18 @@ pub fn map_line(line: &str) -> Mapped {
         Ok(v) => v,
         Err(e) => return vec![Err(format!("not JSON: {e}"))],
     };
-    match value.get("Records") {
-        Some(Value::Array(records)) => records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| to_event(r).map_err(|why| format!("record {}: {why}", i + 1)))
-            .collect(),
-        Some(_) => vec![Err("`Records` is not an array".into())],
-        None => vec![to_event(&value)],
+    match value {
+        Value::Object(mut delivery) if delivery.contains_key("Records") => {
+            match delivery.remove("Records") {
+                Some(Value::Array(records)) => records
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| to_event(r).map_err(|why| format!("record {}: {why}", i + 1)))
+                    .collect(),
+                _ => vec![Err("`Records` is not an array".into())],
+            }
+        }
+        record => vec![to_event(record)],
     }
 }
 
@@ -62,7 +66,7 @@ pub fn map_line(line: &str) -> Mapped {
 /// # Errors
 /// What the record lacks: it must be an object with `eventSource`,
 /// `eventName` and a valid `eventTime`.
-pub fn to_event(record: &Value) -> Result<Event, String> {
+pub fn to_event(record: Value) -> Result<Event, String> {
     let Value::Object(fields) = record else {
         return Err("a record must be a JSON object".into());
     };
@@ -133,7 +137,7 @@ pub fn to_event(record: &Value) -> Result<Event, String> {
         correlation_id: text("sharedEventID").to_string(),
         request_id: text("requestID").to_string(),
         duration_ms: None,
-        details: Some(fields.clone()),
+        details: Some(fields),
     })
 }
 

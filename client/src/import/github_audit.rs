@@ -32,7 +32,7 @@ pub fn map_line(line: &str) -> Mapped {
 ///
 /// # Errors
 /// What the event lacks: it must be an object with an `action`.
-pub fn to_event(record: &Value) -> Result<Event, String> {
+pub fn to_event(record: Value) -> Result<Event, String> {
     let Value::Object(fields) = record else {
         return Err("an event must be a JSON object".into());
     };
@@ -104,7 +104,7 @@ pub fn to_event(record: &Value) -> Result<Event, String> {
         )
         .trim_end()
         .to_string(),
-        details: Some(fields.clone()),
+        details: Some(fields),
     })
 }
 

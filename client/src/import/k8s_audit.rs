@@ -37,7 +37,7 @@ pub fn map_line(line: &str) -> Mapped {
     };
     match value.get("stage").and_then(Value::as_str) {
         Some("RequestReceived" | "ResponseStarted") => Vec::new(),
-        _ => vec![to_event(&value)],
+        _ => vec![to_event(value)],
     }
 }
 
@@ -46,8 +46,8 @@ pub fn map_line(line: &str) -> Mapped {
 /// # Errors
 /// What the record lacks: it must be an object with a `verb` and a
 /// `user.username`, and valid timestamps.
-pub fn to_event(record: &Value) -> Result<Event, String> {
-    let Value::Object(fields) = record else {
+pub fn to_event(record: Value) -> Result<Event, String> {
+    let Value::Object(fields) = &record else {
         return Err("a record must be a JSON object".into());
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
@@ -142,7 +142,7 @@ pub fn to_event(record: &Value) -> Result<Event, String> {
         request_id: audit_id,
         duration_ms: None,
         message: format!("{user} {verb} {target}"),
-        details: Some(fields.clone()),
+        details: super::into_details(record),
     })
 }
 

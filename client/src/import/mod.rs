@@ -19,7 +19,9 @@ pub mod k8s_audit;
 pub mod ocsf;
 pub mod read;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value};
 
 use crate::Event;
 
@@ -50,25 +52,28 @@ impl Format {
     /// form (whose errors then name what is wrong). Arrays are recognised
     /// by their first element.
     pub fn recognise(line: &str) -> Format {
-        let Ok(value) = serde_json::from_str::<Value>(line) else {
+        let probe = if line.trim_start().starts_with('[') {
+            serde_json::from_str::<Vec<Probe>>(line).map(|all| all.into_iter().next())
+        } else {
+            serde_json::from_str::<Probe>(line).map(Some)
+        };
+        let Ok(Some(first)) = probe else {
             return Format::Stele;
         };
-        let first = match &value {
-            Value::Array(items) => items.first().unwrap_or(&Value::Null),
-            other => other,
-        };
-        let has = |key: &str| first.get(key).is_some();
         let api = first
-            .get("apiVersion")
+            .api_version
+            .as_ref()
             .and_then(Value::as_str)
             .unwrap_or("");
-        if has("Records") || (has("eventSource") && has("eventName")) {
+        if first.records.is_some() || (first.event_source.is_some() && first.event_name.is_some()) {
             Format::CloudTrail
         } else if api.starts_with("audit.k8s.io/") {
             Format::K8sAudit
-        } else if has("class_uid") {
+        } else if first.class_uid.is_some() {
             Format::Ocsf
-        } else if has("_document_id") || (has("@timestamp") && has("action")) {
+        } else if first.document_id.is_some()
+            || (first.timestamp.is_some() && first.action.is_some())
+        {
             Format::GithubAudit
         } else {
             Format::Stele
@@ -98,17 +103,47 @@ impl Format {
     }
 }
 
+/// The keys [`Format::recognise`] looks at in a record; every value but
+/// `apiVersion` is skipped unread, so that telling a 1 MB delivery file's
+/// format costs a scan, not a parse.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(rename = "Records")]
+    records: Option<IgnoredAny>,
+    #[serde(rename = "eventSource")]
+    event_source: Option<IgnoredAny>,
+    #[serde(rename = "eventName")]
+    event_name: Option<IgnoredAny>,
+    #[serde(rename = "apiVersion")]
+    api_version: Option<Value>,
+    class_uid: Option<IgnoredAny>,
+    #[serde(rename = "_document_id")]
+    document_id: Option<IgnoredAny>,
+    #[serde(rename = "@timestamp")]
+    timestamp: Option<IgnoredAny>,
+    action: Option<IgnoredAny>,
+}
+
 /// The events of a line holding one JSON event or an array of them, each
 /// mapped by `to_event` (an array's errors name the event's position).
-pub(crate) fn event_or_array(line: &str, to_event: fn(&Value) -> Result<Event, String>) -> Mapped {
+pub(crate) fn event_or_array(line: &str, to_event: fn(Value) -> Result<Event, String>) -> Mapped {
     match serde_json::from_str::<Value>(line) {
         Err(e) => vec![Err(format!("not JSON: {e}"))],
         Ok(Value::Array(events)) => events
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, e)| to_event(e).map_err(|why| format!("event {}: {why}", i + 1)))
             .collect(),
-        Ok(event) => vec![to_event(&event)],
+        Ok(event) => vec![to_event(event)],
+    }
+}
+
+/// A record's fields, kept whole as an event's `details` (each source's
+/// `to_event` has checked that the record is an object).
+pub(crate) fn into_details(record: Value) -> Option<Map<String, Value>> {
+    match record {
+        Value::Object(fields) => Some(fields),
+        _ => None,
     }
 }
 

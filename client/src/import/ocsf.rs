@@ -44,8 +44,8 @@ pub fn map_line(line: &str) -> Mapped {
 ///
 /// # Errors
 /// An event that is not an object, or of a class not mapped.
-pub fn to_event(record: &Value) -> Result<Event, String> {
-    let Value::Object(fields) = record else {
+pub fn to_event(record: Value) -> Result<Event, String> {
+    let Value::Object(fields) = &record else {
         return Err("an event must be a JSON object".into());
     };
     let at = |pointer: &str| {
@@ -183,7 +183,7 @@ pub fn to_event(record: &Value) -> Result<Event, String> {
         request_id: at("/api/request/uid").to_string(),
         duration_ms: None,
         message,
-        details: Some(fields.clone()),
+        details: super::into_details(record),
     })
 }
 

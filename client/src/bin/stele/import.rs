@@ -145,11 +145,12 @@ struct Input {
 
 /// What the reading thread hands over, in input order.
 enum Reading {
-    /// The next unit of input `file`, and its shape.
-    Unit {
+    /// The next units of input `file` (at most [`CHUNK_UNITS`] or about
+    /// [`CHUNK_BYTES`]), and its shape.
+    Units {
         file: usize,
         shape: Shape,
-        unit: Unit,
+        units: Vec<Unit>,
     },
     /// Input `file` cannot be read from `line` on (or opened, line 0).
     Broken { file: usize, line: u64, why: String },
@@ -181,9 +182,9 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
     let mut pending: FuturesUnordered<Numbered> = FuturesUnordered::new();
     let mut stopped: Option<Failure> = None;
     let fail_fast = args.on_error == OnError::Fail;
-    while let Some(reading) = readings.recv().await {
-        let (file, shape, unit) = match reading {
-            Reading::Unit { file, shape, unit } => (file, shape, unit),
+    'reading: while let Some(reading) = readings.recv().await {
+        let (file, shape, units) = match reading {
+            Reading::Units { file, shape, units } => (file, shape, units),
             Reading::Broken { file, line, why } => {
                 report(&progress, &names[file], line, &why, &mut tallies[file]);
                 if fail_fast {
@@ -193,68 +194,73 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
                 continue;
             }
         };
-        let name = &names[file];
-        let format = *formats[file].get_or_insert_with(|| {
-            let format = Format::recognise(&unit.text);
-            if args.format == InputFormat::Auto && format != Format::Stele && said != Some(format) {
-                said = Some(format);
-                progress.suspend(|| eprintln!("{}: read as {}", visible(name), format.name()));
-            }
-            format
-        });
-        let mapped = if shape == Shape::Csv && format != Format::GithubAudit {
-            vec![Err(format!(
-                "a CSV table is read only as GitHub's audit log export (its header names `action` and `_document_id` or `@timestamp`), not as {}",
-                format.name()
-            ))]
-        } else {
-            format.map_line(&unit.text)
-        };
-        for mapped in mapped {
-            match mapped {
-                Ok(event) => {
-                    let receipt = appender.submit(event).await?;
-                    pending.push(Box::pin(numbered(file, unit.line, receipt)));
+        for unit in units {
+            let name = &names[file];
+            let format = *formats[file].get_or_insert_with(|| {
+                let format = Format::recognise(&unit.text);
+                if args.format == InputFormat::Auto
+                    && format != Format::Stele
+                    && said != Some(format)
+                {
+                    said = Some(format);
+                    progress.suspend(|| eprintln!("{}: read as {}", visible(name), format.name()));
                 }
-                Err(why) => {
-                    report(&progress, name, unit.line, &why, &mut tallies[file]);
-                    if fail_fast {
-                        stopped = Some(Failure::usage(format!(
-                            "{name}: stopped at line {}",
-                            unit.line
-                        )));
-                        break;
+                format
+            });
+            let mapped = if shape == Shape::Csv && format != Format::GithubAudit {
+                vec![Err(format!(
+                    "a CSV table is read only as GitHub's audit log export (its header names `action` and `_document_id` or `@timestamp`), not as {}",
+                    format.name()
+                ))]
+            } else {
+                format.map_line(&unit.text)
+            };
+            for mapped in mapped {
+                match mapped {
+                    Ok(event) => {
+                        let receipt = appender.submit(event).await?;
+                        pending.push(Box::pin(numbered(file, unit.line, receipt)));
+                    }
+                    Err(why) => {
+                        report(&progress, name, unit.line, &why, &mut tallies[file]);
+                        if fail_fast {
+                            stopped = Some(Failure::usage(format!(
+                                "{name}: stopped at line {}",
+                                unit.line
+                            )));
+                            break;
+                        }
                     }
                 }
             }
-        }
-        if stopped.is_some() {
-            break;
-        }
-        // Answers are collected as they come, so that memory stays flat.
-        while let Some(Some((file, line, answer))) =
-            futures::FutureExt::now_or_never(pending.next())
-        {
-            match settle(&progress, &names[file], line, answer, &mut tallies[file]) {
-                Ok(true) => {}
-                Ok(false) if !fail_fast => {}
-                Ok(false) => {
-                    stopped = Some(Failure::usage(format!(
-                        "{}: stopped at line {line}",
-                        names[file]
-                    )));
-                }
-                Err(fatal) => stopped = Some(fatal),
+            if stopped.is_some() {
+                break 'reading;
             }
+            // Answers are collected as they come, so that memory stays flat.
+            while let Some(Some((file, line, answer))) =
+                futures::FutureExt::now_or_never(pending.next())
+            {
+                match settle(&progress, &names[file], line, answer, &mut tallies[file]) {
+                    Ok(true) => {}
+                    Ok(false) if !fail_fast => {}
+                    Ok(false) => {
+                        stopped = Some(Failure::usage(format!(
+                            "{}: stopped at line {line}",
+                            names[file]
+                        )));
+                    }
+                    Err(fatal) => stopped = Some(fatal),
+                }
+            }
+            if stopped.is_some() {
+                break 'reading;
+            }
+            progress.set_position(if size.is_some() {
+                bytes.load(Ordering::Relaxed)
+            } else {
+                tallies.iter().map(|t| t.imported).sum()
+            });
         }
-        if stopped.is_some() {
-            break;
-        }
-        progress.set_position(if size.is_some() {
-            bytes.load(Ordering::Relaxed)
-        } else {
-            tallies.iter().map(|t| t.imported).sum()
-        });
     }
     drop(readings);
     appender.close().await;
@@ -308,12 +314,18 @@ fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, Failure> {
     Ok(inputs)
 }
 
+/// Units handed over at once, at most.
+const CHUNK_UNITS: usize = 256;
+/// Bytes of JSON text handed over at once, about (a unit may be a whole
+/// delivery file).
+const CHUNK_BYTES: usize = 1 << 20;
+
 /// Reads `inputs` one after the other on a thread of its own (reading,
 /// gunzipping and cutting into units is blocking work), handing units over
-/// a bounded channel so that memory stays flat. It stops when the
+/// a channel of a few chunks so that memory stays flat. It stops when the
 /// receiver is dropped.
 fn spawn_reader(inputs: Vec<Input>, bytes: Arc<AtomicU64>) -> mpsc::Receiver<Reading> {
-    let (send, receive) = mpsc::channel(1024);
+    let (send, receive) = mpsc::channel(4);
     std::thread::spawn(move || {
         for (file, input) in inputs.into_iter().enumerate() {
             let units = match &input.path {
@@ -331,14 +343,46 @@ fn spawn_reader(inputs: Vec<Input>, bytes: Arc<AtomicU64>) -> mpsc::Receiver<Rea
                 }
             };
             let shape = units.shape();
+            let mut chunk = Vec::new();
+            let mut chunk_bytes = 0;
             for unit in units {
-                let reading = match unit {
-                    Ok(unit) => Reading::Unit { file, shape, unit },
-                    Err(read::Unreadable { line, why }) => Reading::Broken { file, line, why },
-                };
-                if send.blocking_send(reading).is_err() {
+                let mut broken = None;
+                match unit {
+                    Ok(unit) => {
+                        chunk_bytes += unit.text.len();
+                        chunk.push(unit);
+                    }
+                    Err(read::Unreadable { line, why }) => {
+                        broken = Some(Reading::Broken { file, line, why });
+                    }
+                }
+                let full = chunk.len() >= CHUNK_UNITS || chunk_bytes >= CHUNK_BYTES;
+                if (full || broken.is_some()) && !chunk.is_empty() {
+                    let units = std::mem::take(&mut chunk);
+                    chunk_bytes = 0;
+                    if send
+                        .blocking_send(Reading::Units { file, shape, units })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if let Some(broken) = broken
+                    && send.blocking_send(broken).is_err()
+                {
                     return;
                 }
+            }
+            if !chunk.is_empty()
+                && send
+                    .blocking_send(Reading::Units {
+                        file,
+                        shape,
+                        units: chunk,
+                    })
+                    .is_err()
+            {
+                return;
             }
         }
     });
