@@ -877,6 +877,18 @@ async fn directories_gzip_pretty_json_and_csv_import_with_counts_per_file() {
         "a CSV cell spanning lines is kept whole"
     );
     assert_eq!(query(&["--outcome", "denied"]).len(), 4);
+
+    let missing = work.path().join("no-such-export.csv");
+    let out = server.stele(
+        &["import", "--log", "mixed", missing.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-export.csv: no such file"),
+        "{}",
+        describe(&out)
+    );
 }
 
 /// A Kubernetes API server audit log written for the tests.

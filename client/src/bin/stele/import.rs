@@ -136,7 +136,7 @@ impl Tally {
 
 /// One input: a file, or stdin.
 #[derive(Debug)]
-struct Input {
+pub struct Input {
     /// `None` for stdin.
     path: Option<PathBuf>,
     /// How errors name it.
@@ -157,8 +157,7 @@ enum Reading {
 }
 
 /// Runs `stele import`.
-pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
-    let inputs = inputs(&args.files)?;
+pub async fn run(args: ImportArgs, inputs: Vec<Input>, client: Client) -> Result<(), Failure> {
     let size = inputs.iter().try_fold(0u64, |total, input| {
         let path = input.path.as_ref()?;
         Some(total + std::fs::metadata(path).map_or(0, |m| m.len()))
@@ -282,10 +281,13 @@ pub async fn run(args: ImportArgs, client: Client) -> Result<(), Failure> {
     }
 }
 
-/// The inputs `files` name, directories expanded; `-` is stdin.
-fn inputs(files: &[PathBuf]) -> Result<Vec<Input>, Failure> {
+/// The inputs the arguments name, directories expanded; `-` is stdin.
+///
+/// # Errors
+/// A path that does not exist, a directory that holds no file.
+pub fn inputs(args: &ImportArgs) -> Result<Vec<Input>, Failure> {
     let mut inputs = Vec::new();
-    for path in files {
+    for path in &args.files {
         if path.as_os_str() == "-" {
             inputs.push(Input {
                 path: None,

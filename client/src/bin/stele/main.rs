@@ -108,10 +108,16 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let file = file_settings()?;
+    // An import's inputs are found before connecting, so that a mistyped
+    // path is named as such whether or not a server is up.
+    let inputs = match &cli.command {
+        Command::Import(args) => import::inputs(args)?,
+        _ => Vec::new(),
+    };
     let client = cli.connect.connect(&file).await?;
     match cli.command {
         Command::Append(args) => append::run(args, client).await,
-        Command::Import(args) => import::run(args, client).await,
+        Command::Import(args) => import::run(args, inputs, client).await,
         Command::Query(args) => query::run(args, client).await,
         Command::Tail(args) => tail::run(args, client).await,
         Command::Agg(args) => agg::run(args, client).await,
