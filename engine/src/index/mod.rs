@@ -11,7 +11,8 @@
 //!
 //! The store's indexing thread calls [`LogIndex::pass`] for each log: it
 //! adds the records that became visible, in seq order, to the index of
-//! their segment and commits at least every `commit_interval_ms`. Sealing a
+//! their segment and commits at least every `commit_interval_ms` (after a
+//! quarter of it once it has caught up with the head). Sealing a
 //! segment finishes its index (catch up, merge into one tantivy segment)
 //! before the WAL is deleted. Opening a log checks every segment's index
 //! against the segment and rebuilds or catches up what is missing, damaged or
@@ -48,6 +49,9 @@ use crate::log::{IndexPolicy, Segment};
 
 /// Records read and added per step.
 const STEP_RECORDS: u64 = 8192;
+/// When the index has caught up with the head, it commits once this
+/// fraction of the commit interval has passed (250 ms of the default 1 s).
+const EAGER_COMMIT_DIVISOR: u32 = 4;
 /// Records between progress messages of a rebuild.
 const PROGRESS_RECORDS: u64 = 200_000;
 
@@ -244,7 +248,12 @@ impl LogIndex {
                 },
                 Segment::Wal(_) => self.get_or_create(segment)?,
             };
-            if ix.is_finished() {
+            let rotated = i + 1 < view.len();
+            // A rotated segment whose records are all searchable needs
+            // nothing more from this pass; its seal may hold its lock for
+            // seconds while merging it, which must not hold up the newer
+            // segments' records.
+            if ix.is_finished() || (rotated && ix.searchable() >= segment.next_seq()) {
                 continue;
             }
             let end = segment.next_seq().min(visible);
@@ -267,8 +276,13 @@ impl LogIndex {
                 let records = segment.read(state.added, to)?;
                 ix.add(&mut state, records)?;
             }
-            let rotated_and_done = i + 1 < view.len() && state.added == segment.next_seq();
-            let due = state.last_commit.elapsed() >= interval;
+            let rotated_and_done = rotated && state.added == segment.next_seq();
+            let since = state.last_commit.elapsed();
+            // Caught up with the head: commit sooner, so that a steady load
+            // is searchable in a fraction of the interval; a load the index
+            // trails gets the interval's fewer, larger commits.
+            let caught_up = !rotated && state.added >= visible;
+            let due = since >= interval || (caught_up && since >= interval / EAGER_COMMIT_DIVISOR);
             if state.added > ix.searchable() && (rotated_and_done || due) {
                 ix.commit(&mut state)?;
                 self.notify_commit();

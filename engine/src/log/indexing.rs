@@ -75,3 +75,81 @@ impl Log {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::{Event, Policy, Store};
+
+    /// Waits until `done` holds, for at most `limit`; whether it did.
+    fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+        let started = Instant::now();
+        while !done() {
+            if started.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    fn events(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| Event {
+                action: "user.login".into(),
+                message: format!("login {i}"),
+                ..Event::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_seal_merging_its_index_does_not_hold_up_newer_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut policy = Policy::default();
+        policy.seal.max_records = 10;
+        let log = store.create_log("audit", policy).unwrap();
+        // No seal runs meanwhile; the rotated segment waits in the view.
+        let seal = log.seal_lock.lock();
+        log.append(&events(10)).unwrap();
+        assert!(
+            eventually(Duration::from_secs(20), || log.index_watermark() >= 10),
+            "the rotated segment is indexed"
+        );
+        // As a seal merging the rotated segment's index holds it.
+        let rotated = log.index.segment(0).expect("its index");
+        let merging = rotated.lock();
+        log.append(&events(1)).unwrap();
+        let fresh = eventually(Duration::from_secs(20), || log.index_watermark() >= 11);
+        drop(merging);
+        drop(seal);
+        assert!(
+            fresh,
+            "the newer record is searchable while the seal merges"
+        );
+        drop(log);
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn an_index_that_caught_up_commits_before_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut policy = Policy::default();
+        policy.index.commit_interval_ms = 8_000;
+        let log = store.create_log("audit", policy).unwrap();
+        let started = Instant::now();
+        log.append(&events(1)).unwrap();
+        // A quarter of the interval (2 s) after the first commit, with
+        // room to spare on a busy machine, and well before the interval.
+        assert!(
+            eventually(Duration::from_secs(6), || log.index_watermark() >= 1),
+            "not searchable after {:?}",
+            started.elapsed()
+        );
+        drop(log);
+        store.close().unwrap();
+    }
+}

@@ -104,7 +104,9 @@ impl Default for SealPolicy {
 #[serde(default, deny_unknown_fields)]
 pub struct IndexPolicy {
     /// The active segment's index is committed (made searchable) at least
-    /// this often while records wait to be indexed, in milliseconds.
+    /// this often while records wait to be indexed, in milliseconds; a
+    /// quarter of it after the last commit once the index has caught up
+    /// with the head.
     pub commit_interval_ms: u64,
     /// Records the index may lag behind the visible head before appends wait
     /// (for at most one commit) for it to catch up.
