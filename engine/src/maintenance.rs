@@ -70,7 +70,7 @@ pub enum Priority {
 
 impl Priority {
     /// Applies the priority to the calling thread (best effort).
-    fn apply(self) {
+    pub(crate) fn apply(self) {
         #[cfg(target_os = "linux")]
         if self == Priority::Low {
             // On Linux the nice value is per thread, and the threads this

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
 use crate::files::{fsync_dir, set_read_only, tmp_path};
 use crate::format::FileHeader;
+use crate::maintenance::Priority;
 use crate::record::Record;
 
 /// How sealed segments are compressed.
@@ -215,21 +217,29 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Compresses the pending blocks on every core, then writes them in order.
+    /// Compresses the pending blocks on every core ([`compression_pool`]),
+    /// then writes them in order.
     fn write_pending(&mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
-        let per_thread = pending.len().div_ceil(rayon::current_num_threads()).max(1);
         let dictionary = &self.dictionary;
-        let compressed: Vec<std::io::Result<Vec<Vec<u8>>>> = pending
-            .par_chunks(per_thread)
-            .map(|chunk| {
-                let mut compressor = zstd::bulk::Compressor::with_prepared_dictionary(dictionary)?;
-                chunk
-                    .iter()
-                    .map(|(raw, _)| compressor.compress(raw))
-                    .collect()
-            })
-            .collect();
+        let compress = || {
+            let per_thread = pending.len().div_ceil(rayon::current_num_threads()).max(1);
+            pending
+                .par_chunks(per_thread)
+                .map(|chunk| {
+                    let mut compressor =
+                        zstd::bulk::Compressor::with_prepared_dictionary(dictionary)?;
+                    chunk
+                        .iter()
+                        .map(|(raw, _)| compressor.compress(raw))
+                        .collect()
+                })
+                .collect::<Vec<std::io::Result<Vec<Vec<u8>>>>>()
+        };
+        let compressed = match compression_pool() {
+            Some(pool) => pool.install(compress),
+            None => compress(),
+        };
         let mut metas = pending.into_iter().map(|(_, meta)| meta);
         for chunk in compressed {
             for bytes in chunk.map_err(Error::io("compress block for", self.path))? {
@@ -243,6 +253,24 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// The threads that compress sealed blocks: a pool of their own, one a
+/// core, at a low priority ([`Priority::Low`]), so that a seal neither
+/// queues the appends' and searches' parallel work (rayon's global pool)
+/// behind its blocks nor takes the cores they need. `None` (compress on
+/// the global pool) if its threads cannot be started.
+fn compression_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("stele-compress-{i}"))
+            .start_handler(|_| Priority::Low.apply())
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "no thread pool for compression; using the shared one"))
+            .ok()
+    })
+    .as_ref()
 }
 
 #[cfg(test)]
