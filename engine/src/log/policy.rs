@@ -117,7 +117,7 @@ impl Default for IndexPolicy {
     fn default() -> Self {
         IndexPolicy {
             commit_interval_ms: 1000,
-            max_lag_records: 1_000_000,
+            max_lag_records: 100_000,
         }
     }
 }
