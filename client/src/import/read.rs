@@ -38,10 +38,12 @@ pub struct Unit {
     pub text: String,
 }
 
-/// Why an input cannot be read further.
+/// A part of an input that cannot be read: a CSV row (the rows after it
+/// are still read), or the rest of the input (a read error, a document
+/// that is not JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreadable {
-    /// 1-based line it stops at.
+    /// 1-based line it is on.
     pub line: u64,
     /// What is wrong there.
     pub why: String,
@@ -245,6 +247,14 @@ impl Iterator for Units {
             } => {
                 let row = rows.next()?;
                 Some(match row {
+                    Ok(row) if row.len() > header.len() => Err(Unreadable {
+                        line: *skipped + row.position().map_or(0, csv::Position::line),
+                        why: format!(
+                            "a row of {} cells under a header of {}: the cells past the header would have no name",
+                            row.len(),
+                            header.len()
+                        ),
+                    }),
                     Ok(row) => {
                         let line = *skipped + row.position().map_or(0, csv::Position::line);
                         Ok(Unit {
@@ -379,15 +389,29 @@ mod tests {
 
     #[test]
     fn csv_rows_are_objects_of_their_cells() {
-        let (shape, got) = units(b"\na,b.c,b.d,a.x\n1,\"two, \"\"2\"\"\",,y\nshort\n");
+        let (shape, got) =
+            units(b"\na,b.c,b.d,a.x\n1,\"two, \"\"2\"\"\",,y\nshort\n1,2,3,4,5\nlast\n");
         assert_eq!(shape, Shape::Csv);
         assert_eq!(
-            got,
+            got[..2],
             [
                 unit(3, r#"{"a":"1","a.x":"y","b":{"c":"two, \"2\""}}"#),
                 unit(4, r#"{"a":"short"}"#),
             ],
             "nested by dots, empty cells left out, a clash kept under the whole name"
+        );
+        let Err(Unreadable { line, why }) = &got[2] else {
+            panic!("a row longer than the header is refused: {got:?}");
+        };
+        assert_eq!(*line, 5);
+        assert!(
+            why.contains("a row of 5 cells under a header of 4"),
+            "{why}"
+        );
+        assert_eq!(
+            got[3],
+            unit(6, r#"{"a":"last"}"#),
+            "and the rows after it read"
         );
     }
 
