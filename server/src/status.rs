@@ -30,6 +30,14 @@ pub fn to_status(error: Error) -> Status {
     {
         return invalid(&format!("events[{index}].{field}"), reason);
     }
+    if let Error::Io { source, .. } = &error
+        && matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+    {
+        return disk_full(&error);
+    }
     let code = match &error {
         Error::InvalidEvent { .. } | Error::InvalidArgument { .. } | Error::InvalidQuery { .. } => {
             Code::InvalidArgument
@@ -46,6 +54,29 @@ pub fn to_status(error: Error) -> Status {
         tracing::error!(%error, "internal error");
     }
     Status::new(code, error.to_string())
+}
+
+/// Seconds a client is told to wait before retrying on a full disk.
+const DISK_FULL_RETRY_SECS: u32 = 30;
+
+/// `RESOURCE_EXHAUSTED`, with a `retry-after` in seconds, for work refused
+/// because the data disk (or the user's quota) is full: nothing
+/// acknowledged is lost, reads go on, and the same call succeeds once space
+/// is freed, so clients should back off and retry rather than alert on a
+/// server bug.
+fn disk_full(error: &Error) -> Status {
+    tracing::error!(%error, "the data disk is full");
+    let mut status = Status::resource_exhausted(format!(
+        "{error}: the data disk is full; retry after space is freed (retention, archival, a larger disk)"
+    ));
+    status.metadata_mut().insert(
+        "retry-after",
+        DISK_FULL_RETRY_SECS
+            .to_string()
+            .parse()
+            .expect("digits are a valid header value"),
+    );
+    status
 }
 
 /// `RESOURCE_EXHAUSTED` for a request over the configured size limit.
@@ -92,6 +123,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_resource_exhausted_with_a_retry_after() {
+        for kind in [
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::QuotaExceeded,
+        ] {
+            let status = to_status(Error::Io {
+                op: "write",
+                path: "/data/audit/segments/1.wal".into(),
+                source: std::io::Error::from(kind),
+            });
+            assert_eq!(status.code(), Code::ResourceExhausted, "{kind:?}");
+            assert!(
+                status.message().contains("the data disk is full"),
+                "{status:?}"
+            );
+            assert_eq!(
+                status
+                    .metadata()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap()),
+                Some("30")
+            );
+        }
+        let other = to_status(Error::Io {
+            op: "write",
+            path: "/data".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        assert_eq!(other.code(), Code::Internal);
+    }
 
     #[test]
     fn codes() {
