@@ -54,12 +54,17 @@ impl Error {
     }
 
     /// True when the same call may succeed later: the server is restarting,
-    /// overloaded, or the connection dropped. Appends are safe to retry
+    /// overloaded, its disk is full (`RESOURCE_EXHAUSTED` with a
+    /// `retry-after`), or the connection dropped. Appends are safe to retry
     /// because events carry ids; subscriptions resume where they stood.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } => true,
-            Error::Status(s) => is_transient_code(s.code()),
+            Error::Status(s) => {
+                is_transient_code(s.code())
+                    || (s.code() == Code::ResourceExhausted
+                        && s.metadata().contains_key("retry-after"))
+            }
             _ => false,
         }
     }
@@ -112,3 +117,19 @@ fn code_name(code: Code) -> &'static str {
 
 /// Result of a client call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_transient_an_oversized_request_is_not() {
+        let mut full = tonic::Status::resource_exhausted("the data disk is full");
+        full.metadata_mut()
+            .insert("retry-after", "30".parse().unwrap());
+        assert!(Error::Status(full).is_transient());
+        let too_big = tonic::Status::resource_exhausted("over the limit of 16777216 bytes");
+        assert!(!Error::Status(too_big).is_transient());
+        assert!(Error::Status(tonic::Status::unavailable("restarting")).is_transient());
+    }
+}
