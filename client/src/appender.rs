@@ -344,9 +344,9 @@ impl Worker {
             }
             return Ok(());
         };
-        let code = Code::from_i32(error.code);
-        let status = tonic::Status::new(code, error.message);
-        if is_transient_code(code) {
+        let retry = retryable(&error);
+        let status = tonic::Status::new(Code::from_i32(error.code), error.message);
+        if retry {
             self.in_flight.push_front(batch);
             return Err(status.into());
         }
@@ -416,9 +416,28 @@ fn copy_error(error: &Error) -> Error {
     }
 }
 
+/// Whether a batch refused in-band may succeed if sent again: a transient
+/// code, or a refusal that says when to retry (a full server disk).
+fn retryable(error: &v1::Error) -> bool {
+    is_transient_code(Code::from_i32(error.code)) || error.retry_after_secs > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_retried_a_bad_event_is_not() {
+        let error = |code: Code, retry_after_secs| v1::Error {
+            code: code as i32,
+            message: String::new(),
+            retry_after_secs,
+        };
+        assert!(retryable(&error(Code::ResourceExhausted, 30)));
+        assert!(retryable(&error(Code::Unavailable, 0)));
+        assert!(!retryable(&error(Code::ResourceExhausted, 0)));
+        assert!(!retryable(&error(Code::InvalidArgument, 0)));
+    }
 
     #[test]
     fn a_refusal_naming_one_event_is_pinned_to_it() {

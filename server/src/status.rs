@@ -79,6 +79,15 @@ fn disk_full(error: &Error) -> Status {
     status
 }
 
+/// The `retry-after` seconds a status carries; 0 for none.
+pub fn retry_after(status: &Status) -> u32 {
+    status
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `RESOURCE_EXHAUSTED` for a request over the configured size limit.
 pub fn over_limit(limit: usize) -> Status {
     Status::resource_exhausted(format!(
@@ -154,6 +163,7 @@ mod tests {
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         });
         assert_eq!(other.code(), Code::Internal);
+        assert_eq!(retry_after(&other), 0);
     }
 
     #[test]

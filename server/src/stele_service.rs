@@ -28,7 +28,7 @@ use crate::convert::{
     checkpoint_to_proto, event_from_proto, field_from_name, histogram_to_proto, receipt_to_proto,
     record_to_proto, report_to_proto, selection_to_query, stats_to_proto, terms_to_proto,
 };
-use crate::status::{blocking, from_transport, invalid, to_status};
+use crate::status::{blocking, from_transport, invalid, retry_after, to_status};
 use crate::subscribe::{self, DEFAULT_HEARTBEAT, MIN_HEARTBEAT, Plan, Start};
 
 /// The `Stele` service.
@@ -78,6 +78,7 @@ fn error_response(batch_id: u64, status: &Status) -> v1::AppendResponse {
         error: Some(v1::Error {
             code: status.code() as i32,
             message: status.message().to_string(),
+            retry_after_secs: retry_after(status),
         }),
     }
 }
