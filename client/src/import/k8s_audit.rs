@@ -171,18 +171,8 @@ mod tests {
             7,
             "RequestReceived and ResponseStarted skipped"
         );
-        let brief: Vec<(&str, &str, Option<Outcome>)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.action.as_str(),
-                    e.actor.as_ref().unwrap().id.as_str(),
-                    e.outcome,
-                )
-            })
-            .collect();
         assert_eq!(
-            brief,
+            super::super::brief(&events),
             [
                 (
                     "k8s.pods.delete",

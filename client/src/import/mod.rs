@@ -161,6 +161,22 @@ pub(crate) fn verb_part(s: &str) -> String {
         .collect()
 }
 
+/// Each event's action, actor id and outcome, for tests to compare at a
+/// glance.
+#[cfg(test)]
+pub(crate) fn brief(events: &[Event]) -> Vec<(&str, &str, Option<crate::Outcome>)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.actor.as_ref().map_or("", |a| a.id.as_str()),
+                e.outcome,
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

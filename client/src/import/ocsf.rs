@@ -207,18 +207,8 @@ mod tests {
             .flat_map(map_line)
             .map(|e| e.expect("every sample event maps"))
             .collect();
-        let brief: Vec<(&str, &str, Option<Outcome>)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.action.as_str(),
-                    e.actor.as_ref().unwrap().id.as_str(),
-                    e.outcome,
-                )
-            })
-            .collect();
         assert_eq!(
-            brief,
+            super::super::brief(&events),
             [
                 ("s3.DeleteBucket", "alice", Some(Outcome::Denied)),
                 (
