@@ -69,13 +69,9 @@ fn disk_full(error: &Error) -> Status {
     let mut status = Status::resource_exhausted(format!(
         "{error}: the data disk is full; retry after space is freed (retention, archival, a larger disk)"
     ));
-    status.metadata_mut().insert(
-        "retry-after",
-        DISK_FULL_RETRY_SECS
-            .to_string()
-            .parse()
-            .expect("digits are a valid header value"),
-    );
+    status
+        .metadata_mut()
+        .insert("retry-after", DISK_FULL_RETRY_SECS.into());
     status
 }
 

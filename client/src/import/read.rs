@@ -87,22 +87,29 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>, String> {
 /// The units of one input, in order.
 pub struct Units {
     shape: Shape,
-    /// The first non-blank line and its number, not yet handed out.
-    first: Option<(u64, String)>,
     rest: Rest,
 }
 
+/// What is left to read of an input.
 enum Rest {
     Lines {
         input: Box<dyn BufRead + Send>,
+        /// The number of the last line read.
         line: u64,
+        /// That line, when it was read to tell the shape and is not yet
+        /// handed out.
+        pending: Option<String>,
     },
     Document {
         input: Box<dyn BufRead + Send>,
+        /// The document's first line, and its number.
+        line: u64,
+        first: String,
     },
     Csv {
         rows: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
         header: Vec<String>,
+        /// Blank lines before the header, which the reader did not see.
         skipped: u64,
     },
     Done,
@@ -133,7 +140,6 @@ impl Units {
             if input.read_line(&mut text)? == 0 {
                 return Ok(Units {
                     shape: Shape::Lines,
-                    first: None,
                     rest: Rest::Done,
                 });
             }
@@ -146,16 +152,22 @@ impl Units {
         if first == "{" || first == "[" {
             return Ok(Units {
                 shape: Shape::Document,
-                first: Some((line, text)),
-                rest: Rest::Document { input },
+                rest: Rest::Document {
+                    input,
+                    line,
+                    first: text,
+                },
             });
         }
         if first.starts_with('{') || first.starts_with('[') || !first.contains(',') {
             let first = text.trim_end_matches(['\n', '\r']).to_string();
             return Ok(Units {
                 shape: Shape::Lines,
-                first: Some((line, first)),
-                rest: Rest::Lines { input, line },
+                rest: Rest::Lines {
+                    input,
+                    line,
+                    pending: Some(first),
+                },
             });
         }
         let skipped = line - 1;
@@ -169,7 +181,6 @@ impl Units {
             .collect();
         Ok(Units {
             shape: Shape::Csv,
-            first: None,
             rest: Rest::Csv {
                 rows: reader.into_records(),
                 header,
@@ -185,15 +196,19 @@ impl Units {
 }
 
 impl Iterator for Units {
-    /// A unit, or why the input cannot be read further.
+    /// A unit, or a part that cannot be read ([`Unreadable`]).
     type Item = Result<Unit, Unreadable>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.rest {
             Rest::Done => None,
-            Rest::Lines { input, line } => {
-                if let Some((number, text)) = self.first.take() {
-                    return Some(Ok(Unit { line: number, text }));
+            Rest::Lines {
+                input,
+                line,
+                pending,
+            } => {
+                if let Some(text) = pending.take() {
+                    return Some(Ok(Unit { line: *line, text }));
                 }
                 let mut text = String::new();
                 loop {
@@ -219,8 +234,9 @@ impl Iterator for Units {
                     }
                 }
             }
-            Rest::Document { input } => {
-                let (line, mut text) = self.first.take().unwrap_or_default();
+            Rest::Document { input, line, first } => {
+                let line = *line;
+                let mut text = std::mem::take(first);
                 let read = input.read_to_string(&mut text);
                 self.rest = Rest::Done;
                 Some(match read {
@@ -246,29 +262,25 @@ impl Iterator for Units {
                 skipped,
             } => {
                 let row = rows.next()?;
+                let line_of =
+                    |at: Option<&csv::Position>| *skipped + at.map_or(0, csv::Position::line);
                 Some(match row {
                     Ok(row) if row.len() > header.len() => Err(Unreadable {
-                        line: *skipped + row.position().map_or(0, csv::Position::line),
+                        line: line_of(row.position()),
                         why: format!(
                             "a row of {} cells under a header of {}: the cells past the header would have no name",
                             row.len(),
                             header.len()
                         ),
                     }),
-                    Ok(row) => {
-                        let line = *skipped + row.position().map_or(0, csv::Position::line);
-                        Ok(Unit {
-                            line,
-                            text: Value::Object(row_object(header, &row)).to_string(),
-                        })
-                    }
-                    Err(e) => {
-                        let line = *skipped + e.position().map_or(0, csv::Position::line);
-                        Err(Unreadable {
-                            line,
-                            why: format!("not CSV: {e}"),
-                        })
-                    }
+                    Ok(row) => Ok(Unit {
+                        line: line_of(row.position()),
+                        text: Value::Object(row_object(header, &row)).to_string(),
+                    }),
+                    Err(e) => Err(Unreadable {
+                        line: line_of(e.position()),
+                        why: format!("not CSV: {e}"),
+                    }),
                 })
             }
         }

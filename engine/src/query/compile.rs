@@ -12,7 +12,7 @@ use tantivy::query::{
 use tantivy::query_grammar::{
     Delimiter, UserInputAst, UserInputLeaf, UserInputLiteral, parse_query_lenient,
 };
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::schema::IndexRecordOption;
 
 use super::any_path::AnyPath;
 use super::network::{self, IpFilter};
@@ -44,14 +44,12 @@ pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQ
         ));
     }
     for filter in &query.filters {
-        let field = fields.exact(filter.field);
-        let alternatives: Vec<(Occur, Box<dyn TantivyQuery>)> = filter
+        let alternatives = filter
             .values
             .iter()
-            .flat_map(|value| exact_value(filter.field, field, value, fields))
-            .map(|q| (Occur::Should, q))
+            .flat_map(|value| exact_value(filter.field, value, fields))
             .collect();
-        clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+        clauses.push((Occur::Must, any_of(alternatives)));
     }
     if !query.text.trim().is_empty() {
         clauses.push((Occur::Must, parse_text(&query.text, fields)?));
@@ -63,16 +61,11 @@ pub(crate) fn compile(query: &Query, fields: &Fields) -> Result<Box<dyn TantivyQ
     })
 }
 
-/// The queries (any of them) for one value of a filter on `exact`, whose
-/// tantivy field is `field`: a term, term ranges for a prefix (`git.*`),
-/// and for a network on `actor.ip` (`10.0.0.0/8`), the range of its
-/// addresses too.
-fn exact_value(
-    exact: ExactField,
-    field: Field,
-    value: &str,
-    fields: &Fields,
-) -> Vec<Box<dyn TantivyQuery>> {
+/// The queries (any of them) for one value of a filter on `exact`: a
+/// term, term ranges for a prefix (`git.*`), and for a network on
+/// `actor.ip` (`10.0.0.0/8`), the range of its addresses too.
+fn exact_value(exact: ExactField, value: &str, fields: &Fields) -> Vec<Box<dyn TantivyQuery>> {
+    let field = fields.exact(exact);
     let term = |s: &str| Term::from_field_text(field, s);
     if exact == ExactField::ActorIp
         && let Ok(IpFilter::Network(net)) = network::ip_filter(value)
@@ -185,7 +178,7 @@ pub(crate) fn parse_text(text: &str, fields: &Fields) -> Result<Box<dyn TantivyQ
     let parsed = parser
         .build_query_from_user_input_ast(ast)
         .map_err(|e| Error::query("text", format!("{e} (in `{text}`)")))?;
-    parse_only_replaced(parsed.as_ref(), fields)
+    Ok(parse_only_replaced(parsed.as_ref(), fields))
 }
 
 /// `ast` without boosts (nothing is scored), after checking its leaves:
@@ -312,18 +305,31 @@ fn exact_leaf(
     }
 }
 
+/// A query matching what any of `alternatives` matches.
+fn any_of(mut alternatives: Vec<Box<dyn TantivyQuery>>) -> Box<dyn TantivyQuery> {
+    if alternatives.len() == 1 {
+        return alternatives.remove(0);
+    }
+    Box::new(BooleanQuery::new(
+        alternatives
+            .into_iter()
+            .map(|q| (Occur::Should, q))
+            .collect(),
+    ))
+}
+
 /// `query` with every word and phrase of the parse-only bare field
 /// replaced by the same words in any string of `details`, and every term
 /// of an exact field by what a filter with that value matches.
-fn parse_only_replaced(query: &dyn TantivyQuery, fields: &Fields) -> Result<Box<dyn TantivyQuery>> {
+fn parse_only_replaced(query: &dyn TantivyQuery, fields: &Fields) -> Box<dyn TantivyQuery> {
     if let Some(boolean) = query.downcast_ref::<BooleanQuery>() {
-        return Ok(Box::new(BooleanQuery::new(
+        return Box::new(BooleanQuery::new(
             boolean
                 .clauses()
                 .iter()
-                .map(|(occur, clause)| Ok((*occur, parse_only_replaced(clause.as_ref(), fields)?)))
-                .collect::<Result<_>>()?,
-        )));
+                .map(|(occur, clause)| (*occur, parse_only_replaced(clause.as_ref(), fields)))
+                .collect(),
+        ));
     }
     if let Some(term) = query.downcast_ref::<TermQuery>()
         && let Some(exact) = ExactField::ALL
@@ -331,14 +337,7 @@ fn parse_only_replaced(query: &dyn TantivyQuery, fields: &Fields) -> Result<Box<
             .find(|f| fields.exact(*f) == term.term().field())
     {
         let value = term.term().value().as_str().unwrap_or_default().to_string();
-        let mut any = exact_value(exact, fields.exact(exact), &value, fields);
-        return Ok(if any.len() == 1 {
-            any.remove(0)
-        } else {
-            Box::new(BooleanQuery::new(
-                any.into_iter().map(|q| (Occur::Should, q)).collect(),
-            ))
-        });
+        return any_of(exact_value(exact, &value, fields));
     }
     let words: Vec<Term> = if let Some(term) = query.downcast_ref::<TermQuery>() {
         vec![term.term().clone()]
@@ -350,13 +349,13 @@ fn parse_only_replaced(query: &dyn TantivyQuery, fields: &Fields) -> Result<Box<
         Vec::new()
     };
     if words.is_empty() || words.iter().any(|t| t.field() != fields.bare) {
-        return Ok(query.box_clone());
+        return query.box_clone();
     }
     let words = words
         .iter()
         .filter_map(|t| t.value().as_str().map(str::to_string))
         .collect();
-    Ok(Box::new(AnyPath::new(fields.details, words, 0)))
+    Box::new(AnyPath::new(fields.details, words, 0))
 }
 
 /// The first word (run of letters and digits, as the analyzer splits) of

@@ -152,7 +152,8 @@ enum Reading {
         shape: Shape,
         units: Vec<Unit>,
     },
-    /// Input `file` cannot be read from `line` on (or opened, line 0).
+    /// A part of input `file` that cannot be read, at `line` (0: the input
+    /// cannot be opened).
     Broken { file: usize, line: u64, why: String },
 }
 
@@ -329,66 +330,73 @@ const CHUNK_BYTES: usize = 1 << 20;
 fn spawn_reader(inputs: Vec<Input>, bytes: Arc<AtomicU64>) -> mpsc::Receiver<Reading> {
     let (send, receive) = mpsc::channel(4);
     std::thread::spawn(move || {
-        for (file, input) in inputs.into_iter().enumerate() {
-            let units = match &input.path {
-                Some(path) => read::open(path, bytes.clone()),
-                None => Units::new(std::io::stdin(), bytes.clone()).map_err(|e| e.to_string()),
-            };
-            let units = match units {
-                Ok(units) => units,
-                Err(why) => {
-                    let broken = Reading::Broken { file, line: 0, why };
-                    if send.blocking_send(broken).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            let shape = units.shape();
-            let mut chunk = Vec::new();
-            let mut chunk_bytes = 0;
-            for unit in units {
-                let mut broken = None;
-                match unit {
-                    Ok(unit) => {
-                        chunk_bytes += unit.text.len();
-                        chunk.push(unit);
-                    }
-                    Err(read::Unreadable { line, why }) => {
-                        broken = Some(Reading::Broken { file, line, why });
-                    }
-                }
-                let full = chunk.len() >= CHUNK_UNITS || chunk_bytes >= CHUNK_BYTES;
-                if (full || broken.is_some()) && !chunk.is_empty() {
-                    let units = std::mem::take(&mut chunk);
-                    chunk_bytes = 0;
-                    if send
-                        .blocking_send(Reading::Units { file, shape, units })
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                if let Some(broken) = broken
-                    && send.blocking_send(broken).is_err()
-                {
-                    return;
-                }
-            }
-            if !chunk.is_empty()
-                && send
-                    .blocking_send(Reading::Units {
-                        file,
-                        shape,
-                        units: chunk,
-                    })
-                    .is_err()
-            {
+        for (file, input) in inputs.iter().enumerate() {
+            if !send_input(&send, file, input, &bytes) {
                 return;
             }
         }
     });
     receive
+}
+
+/// Sends the units of input `file` in chunks, and each part that cannot be
+/// read in its place; `false` once the receiver is gone.
+fn send_input(
+    send: &mpsc::Sender<Reading>,
+    file: usize,
+    input: &Input,
+    bytes: &Arc<AtomicU64>,
+) -> bool {
+    let units = match &input.path {
+        Some(path) => read::open(path, bytes.clone()),
+        None => Units::new(std::io::stdin(), bytes.clone()).map_err(|e| e.to_string()),
+    };
+    let units = match units {
+        Ok(units) => units,
+        Err(why) => {
+            return send
+                .blocking_send(Reading::Broken { file, line: 0, why })
+                .is_ok();
+        }
+    };
+    let shape = units.shape();
+    let mut chunk = Vec::new();
+    let mut chunk_bytes = 0;
+    let flush = |chunk: &mut Vec<Unit>| {
+        chunk.is_empty()
+            || send
+                .blocking_send(Reading::Units {
+                    file,
+                    shape,
+                    units: std::mem::take(chunk),
+                })
+                .is_ok()
+    };
+    for unit in units {
+        let sent = match unit {
+            Ok(unit) => {
+                chunk_bytes += unit.text.len();
+                chunk.push(unit);
+                if chunk.len() < CHUNK_UNITS && chunk_bytes < CHUNK_BYTES {
+                    true
+                } else {
+                    chunk_bytes = 0;
+                    flush(&mut chunk)
+                }
+            }
+            Err(read::Unreadable { line, why }) => {
+                chunk_bytes = 0;
+                flush(&mut chunk)
+                    && send
+                        .blocking_send(Reading::Broken { file, line, why })
+                        .is_ok()
+            }
+        };
+        if !sent {
+            return false;
+        }
+    }
+    flush(&mut chunk)
 }
 
 /// The answer to one event, with its input (an index) and line.
