@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use stele_engine::{Log, Store};
+use stele_engine::{Appended, Event, Log, Store};
 use tokio::sync::{Semaphore, watch};
 use tonic::{Request, Status};
 
@@ -116,5 +116,16 @@ impl Context {
         let store = self.store.clone();
         let name = name.to_string();
         blocking(move || store.log(&name)).await
+    }
+
+    /// Appends `events` to the log `name` as one atomic batch and waits
+    /// until it is durable (both front doors' unary append).
+    ///
+    /// # Errors
+    /// `NOT_FOUND`; the engine's status (an invalid event names
+    /// `events[i].field`; nothing of the batch is stored).
+    pub async fn append(&self, name: &str, events: Vec<Event>) -> Result<Appended, Status> {
+        let log = self.log(name).await?;
+        blocking(move || log.append_batch(&events)).await
     }
 }

@@ -1,4 +1,4 @@
-//! `stele-server`: Stele's gRPC server, `steled`.
+//! `stele-server`: Stele's server, `steled`: gRPC and HTTP/JSON on one port.
 //!
 //! - [`config`]: the TOML file, flags and `STELE_*` variables.
 //! - [`auth`]: bearer tokens, roles and logs.
@@ -8,6 +8,7 @@
 //!   [`retention_service`]: the Admin calls for retention, archival, holds
 //!   and the retention lock; [`rewrite_service`]: compaction and erasure.
 //! - [`subscribe`]: replay-then-follow subscriptions.
+//! - [`http`]: the HTTP/JSON API on the same port.
 //! - [`convert`]: protobuf ⇄ engine types; [`status`]: errors ⇄ gRPC codes.
 //! - [`serve`]: binding, TLS, health, reflection, clean shutdown.
 //! - [`offline_verify`]: `steled verify`, with no server running.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod convert;
+pub mod http;
 pub mod offline_verify;
 pub mod retention_service;
 pub mod rewrite_service;

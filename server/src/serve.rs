@@ -1,5 +1,6 @@
 //! Running the server: open the store, bind, serve the `Stele`, `Admin`,
-//! health and reflection services, and shut down cleanly.
+//! health and reflection services and the HTTP/JSON API ([`crate::http`])
+//! on one port, and shut down cleanly.
 //!
 //! Shutdown ([`Running::shutdown`]): health turns to `NOT_SERVING`; the
 //! listener stops accepting; streams are told to end (subscriptions with
@@ -157,7 +158,9 @@ pub async fn start_with(config: Config, options: StoreOptions) -> Result<Running
         .build_v1alpha()
         .expect("the embedded descriptor sets are valid");
     let router = builder(&config)?
+        .accept_http1(true)
         .layer(tower::util::MapResponseLayer::new(size_limit_answer(limit)))
+        .add_routes(crate::http::router(ctx.clone()).into())
         .add_service(health(ctx.shutdown.clone()))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

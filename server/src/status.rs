@@ -59,6 +59,44 @@ pub fn to_status(error: Error) -> Status {
 /// Seconds a client is told to wait before retrying on a full disk.
 const DISK_FULL_RETRY_SECS: u32 = 30;
 
+/// The metadata key that tells two kinds of `RESOURCE_EXHAUSTED` apart
+/// (the HTTP API answers them with different statuses).
+const REASON: &str = "stele-reason";
+
+/// Why a `RESOURCE_EXHAUSTED` was returned, where it matters to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// The data disk or quota is full: retry later ([`retry_after`]).
+    DiskFull,
+    /// The request is over `limits.max_request_bytes`: send less.
+    TooLarge,
+}
+
+impl Exhausted {
+    fn tag(self) -> &'static str {
+        match self {
+            Exhausted::DiskFull => "disk-full",
+            Exhausted::TooLarge => "too-large",
+        }
+    }
+
+    /// Which one `status` is, if either.
+    pub fn of(status: &Status) -> Option<Exhausted> {
+        let tag = status.metadata().get(REASON)?.to_str().ok()?;
+        [Exhausted::DiskFull, Exhausted::TooLarge]
+            .into_iter()
+            .find(|e| e.tag() == tag)
+    }
+
+    fn mark(self, mut status: Status) -> Status {
+        status.metadata_mut().insert(
+            REASON,
+            tonic::metadata::MetadataValue::from_static(self.tag()),
+        );
+        status
+    }
+}
+
 /// `RESOURCE_EXHAUSTED`, with a `retry-after` in seconds, for work refused
 /// because the data disk (or the user's quota) is full: nothing
 /// acknowledged is lost, reads go on, and the same call succeeds once space
@@ -66,9 +104,9 @@ const DISK_FULL_RETRY_SECS: u32 = 30;
 /// server bug.
 fn disk_full(error: &Error) -> Status {
     tracing::error!(%error, "the data disk is full");
-    let mut status = Status::resource_exhausted(format!(
+    let mut status = Exhausted::DiskFull.mark(Status::resource_exhausted(format!(
         "{error}: the data disk is full; retry after space is freed (retention, archival, a larger disk)"
-    ));
+    )));
     status
         .metadata_mut()
         .insert("retry-after", DISK_FULL_RETRY_SECS.into());
@@ -86,9 +124,9 @@ pub fn retry_after(status: &Status) -> u32 {
 
 /// `RESOURCE_EXHAUSTED` for a request over the configured size limit.
 pub fn over_limit(limit: usize) -> Status {
-    Status::resource_exhausted(format!(
+    Exhausted::TooLarge.mark(Status::resource_exhausted(format!(
         "the request is over the limit of {limit} bytes (limits.max_request_bytes)"
-    ))
+    )))
 }
 
 /// A status from the transport as the client should see it: a message over
@@ -141,6 +179,7 @@ mod tests {
                 source: std::io::Error::from(kind),
             });
             assert_eq!(status.code(), Code::ResourceExhausted, "{kind:?}");
+            assert_eq!(Exhausted::of(&status), Some(Exhausted::DiskFull));
             assert!(
                 status.message().contains("the data disk is full"),
                 "{status:?}"
@@ -176,6 +215,7 @@ mod tests {
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().starts_with("events[2].actor.ip: bad"), "{s:?}");
         assert_eq!(over_limit(5).code(), Code::ResourceExhausted);
+        assert_eq!(Exhausted::of(&over_limit(5)), Some(Exhausted::TooLarge));
         let s = to_status(Error::Refused("retention lock of 7d".into()));
         assert_eq!(s.code(), Code::FailedPrecondition);
         assert!(s.message().contains("retention lock"), "{s:?}");

@@ -89,8 +89,7 @@ async fn append_batch(
     mut req: v1::AppendRequest,
 ) -> Result<v1::AppendResponse, Status> {
     let events = events_of(&mut req)?;
-    let log = ctx.log(&req.log).await?;
-    let appended = blocking(move || log.append_batch(&events)).await?;
+    let appended = ctx.append(&req.log, events).await?;
     Ok(appended_response(req.batch_id, &appended))
 }
 

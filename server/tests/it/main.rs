@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod binary;
 mod compact_and_erase;
+mod http;
 mod retention;
 mod robustness;
 mod subscribe;

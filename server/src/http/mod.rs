@@ -1,0 +1,111 @@
+//! The HTTP/JSON API, served on the gRPC port (HTTP/1.1 and HTTP/2, with
+//! the same TLS): routes, and what every route shares with the gRPC
+//! services.
+//!
+//! Handlers admit callers with the same tokens ([`admit`], which records
+//! failures in `_system` as gRPC does), call the same engine paths through
+//! [`Context`], and fail with the same [`tonic::Status`], answered in one
+//! JSON shape ([`error`]). `docs/api.md` lists the routes.
+//!
+//! - [`ingest`]: `POST /v1/logs/{log}/events`.
+
+pub mod error;
+pub mod ingest;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::auth::Role;
+use crate::context::{Context, Session};
+use error::ApiError;
+
+/// The HTTP routes over the shared context. A request that matches none is
+/// answered 404 in the API's error shape, or, when it is gRPC, with gRPC's
+/// `UNIMPLEMENTED`.
+pub fn router(ctx: Context) -> Router {
+    Router::new()
+        .route("/v1/logs/{log}/events", post(ingest::post_events))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .with_state(ctx)
+}
+
+/// Authenticates and authorizes an HTTP caller exactly as a gRPC one:
+/// `authorization: Bearer` and the peer address are read from the request
+/// the same way. `method` names the route in `_system`.
+///
+/// # Errors
+/// `UNAUTHENTICATED` or `PERMISSION_DENIED`, recorded in `_system`.
+pub fn admit(
+    ctx: &Context,
+    parts: &Parts,
+    method: &'static str,
+    role: Role,
+    log: Option<&str>,
+) -> Result<Session, Status> {
+    let request = tonic::Request::from_parts(
+        MetadataMap::from_headers(parts.headers.clone()),
+        parts.extensions.clone(),
+        (),
+    );
+    ctx.admit(&request, method, role, log)
+}
+
+/// The `{log}` of a route's path.
+#[derive(Debug)]
+pub struct LogName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for LogName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        #[derive(serde::Deserialize)]
+        struct Params {
+            log: String,
+        }
+        let Path(params) = Path::<Params>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Status::invalid_argument(format!("log: {}", e.body_text())))?;
+        Ok(LogName(params.log))
+    }
+}
+
+/// A request for no route.
+async fn not_found(parts: Parts) -> Response {
+    let grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        let (head, ()) = Status::unimplemented("").into_http::<()>().into_parts();
+        return Response::from_parts(head, axum::body::Body::empty());
+    }
+    ApiError::no_route(
+        format!(
+            "no route for {} {}: docs/api.md lists the routes",
+            parts.method,
+            parts.uri.path()
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .into_response()
+}
+
+/// A route called with a method it does not take.
+async fn method_not_allowed(parts: Parts) -> ApiError {
+    ApiError::no_route(
+        format!(
+            "{} {} is not a route: the path takes other methods (docs/api.md)",
+            parts.method,
+            parts.uri.path()
+        ),
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+}

@@ -1,0 +1,350 @@
+//! The HTTP/JSON API over real HTTP on the gRPC port: each body form,
+//! errors in one shape, limits, tokens.
+
+use std::io::Write;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stele_proto::v1;
+use stele_server::auth::Role;
+
+use crate::common::{TestServer, create_log, token};
+
+/// A client builder (reqwest on the workspace's one TLS provider).
+fn builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A plain HTTP/1.1 client.
+fn client() -> reqwest::Client {
+    builder().build().unwrap()
+}
+
+/// `POST {endpoint}/v1/logs/{log}/events` with a JSON body.
+async fn post_json(server: &TestServer, log: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/logs/{log}/events", server.endpoint))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `error` object of an error answer, checking the shape.
+async fn error_of(response: reqwest::Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    (
+        status,
+        error["code"].as_str().unwrap().to_string(),
+        error["message"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The seqs of an append's receipts.
+async fn seqs_of(response: reqwest::Response) -> Vec<u64> {
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["leaf_hash"].as_str().unwrap().len(), 64);
+            r["seq"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// The event stored at `seq`, read back over gRPC.
+async fn stored(server: &TestServer, log: &str, seq: u64) -> v1::Event {
+    server
+        .client(None)
+        .await
+        .get_record(v1::GetRecordRequest {
+            log: log.into(),
+            seq,
+            include_body: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap()
+        .event
+        .unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test]
+async fn every_body_form_is_appended_and_stored_as_sent() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let one = json!({
+        "action": "workflow.delete",
+        "actor": {"id": "alice", "ip": "AWS Internal"},
+        "resource": {"kind": "workflow", "id": "42"},
+        "outcome": "success",
+        "time": "2026-12-01T10:00:00Z",
+        "details": {"request": {"headers": {"x": [1, 2, {"y": null}]}}}
+    });
+    assert_eq!(seqs_of(post_json(&server, "audit", &one).await).await, [0]);
+    let event = stored(&server, "audit", 0).await;
+    assert_eq!(event.action, "workflow.delete");
+    assert_eq!(event.actor.unwrap().ip, "AWS Internal");
+    let details: Value = serde_json::from_str(&event.details_json).unwrap();
+    assert_eq!(details, one["details"]);
+
+    let array = json!([{"action": "a.one"}, {"action": "a.two"}]);
+    assert_eq!(
+        seqs_of(post_json(&server, "audit", &array).await).await,
+        [1, 2]
+    );
+
+    let lines = "{\"action\":\"l.one\"}\n\n{\"action\":\"l.two\"}\r\n{\"action\":\"l.three\"}";
+    let response = client()
+        .post(format!("{}/v1/logs/audit/events", server.endpoint))
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seqs_of(response).await, [3, 4, 5]);
+
+    let response = client()
+        .post(format!("{}/v1/logs/audit/events", server.endpoint))
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(gzip(lines.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seqs_of(response).await, [6, 7, 8]);
+    assert_eq!(stored(&server, "audit", 8).await.action, "l.three");
+
+    // HTTP/2 on the same port, as gRPC uses it.
+    let h2 = builder().http2_prior_knowledge().build().unwrap();
+    let response = h2
+        .post(format!("{}/v1/logs/audit/events", server.endpoint))
+        .json(&json!({"action": "h2.post"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(seqs_of(response).await, [9]);
+}
+
+#[tokio::test]
+async fn a_retried_event_id_answers_its_original_receipt() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let event = json!({"id": "delivery-1", "action": "a.b"});
+    assert_eq!(
+        seqs_of(post_json(&server, "audit", &event).await).await,
+        [0]
+    );
+    let again: Value = post_json(&server, "audit", &event)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["receipts"][0]["seq"], 0);
+    assert_eq!(again["receipts"][0]["duplicate"], true);
+}
+
+#[tokio::test]
+async fn a_bad_event_names_its_index_and_field_and_nothing_of_the_batch_is_stored() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let cases = [
+        (
+            json!([{"action": "ok"}, {"action": "x", "actor": {"idd": "bob"}}]),
+            "events[1].actor.idd: unknown field `idd`",
+        ),
+        (
+            json!([{"action": "ok"}, {"action": "ok"}, {"action": ""}]),
+            "events[2].action",
+        ),
+        (
+            json!({"action": "x", "time": "yesterday"}),
+            "events[0].time: `yesterday` is not an RFC 3339 time",
+        ),
+        (json!([]), "events: the body holds no event"),
+    ];
+    for (body, expected) in cases {
+        let (status, code, message) = error_of(post_json(&server, "audit", &body).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(code, "INVALID_ARGUMENT");
+        assert!(message.starts_with(expected), "{message} for {body}");
+    }
+    let response = client()
+        .post(format!("{}/v1/logs/audit/events", server.endpoint))
+        .header("content-type", "application/json")
+        .body("{\"action\": \"a\",")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("EOF"), "{message}");
+    // Nothing of the refused batches was stored: the next event is seq 0.
+    assert_eq!(
+        seqs_of(post_json(&server, "audit", &json!({"action": "a.b"})).await).await,
+        [0]
+    );
+    let (status, code, message) =
+        error_of(post_json(&server, "missing", &json!({"action": "a"})).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    assert!(message.contains("missing"), "{message}");
+}
+
+#[tokio::test]
+async fn wrong_media_types_encodings_and_routes_are_refused_in_the_error_shape() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let url = format!("{}/v1/logs/audit/events", server.endpoint);
+    let form = client()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("action=a")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(form).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(message.contains("application/json"), "{message}");
+    let brotli = client()
+        .post(&url)
+        .header("content-encoding", "br")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(brotli.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let not_gzip = client()
+        .post(&url)
+        .header("content-encoding", "gzip")
+        .body("{\"action\":\"a\"}")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(not_gzip).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("gzip"), "{message}");
+    let (status, code, _) = error_of(
+        client()
+            .get(format!("{}/nowhere", server.endpoint))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let put = client().put(&url).body("{}").send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_before_they_are_stored() {
+    let server = TestServer::with(|c| c.limits.max_request_bytes = 4096).await;
+    create_log(&server, None, "audit").await;
+    let url = format!("{}/v1/logs/audit/events", server.endpoint);
+    let big = json!({"action": "a", "message": "x".repeat(8192)}).to_string();
+    // Declared by Content-Length.
+    let (status, code, message) = error_of(
+        client()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code, "RESOURCE_EXHAUSTED");
+    assert!(message.contains("limits.max_request_bytes"), "{message}");
+    // Chunked, with no length declared.
+    let chunks = futures::stream::iter(
+        big.clone()
+            .into_bytes()
+            .chunks(1000)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = client()
+        .post(&url)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Small once compressed, too large once decoded.
+    let packed = gzip(big.as_bytes());
+    assert!(packed.len() < 4096);
+    let response = client()
+        .post(&url)
+        .header("content-encoding", "gzip")
+        .body(packed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        seqs_of(post_json(&server, "audit", &json!({"action": "a"})).await).await,
+        [0]
+    );
+}
+
+#[tokio::test]
+async fn http_callers_need_the_same_tokens_as_grpc_ones() {
+    let server = TestServer::with(|c| {
+        c.tokens = vec![
+            token("admin", "admin-secret-0001", &[Role::Admin], &["*"]),
+            token("ingest", "ingest-secret-001", &[Role::Append], &["audit"]),
+            token("reader", "reader-secret-001", &[Role::Read], &["audit"]),
+        ];
+    })
+    .await;
+    create_log(&server, Some("admin-secret-0001"), "audit").await;
+    let url = format!("{}/v1/logs/audit/events", server.endpoint);
+    let post = |secret: Option<&str>| {
+        let mut request = client().post(&url).json(&json!({"action": "a.b"}));
+        if let Some(secret) = secret {
+            request = request.bearer_auth(secret);
+        }
+        request.send()
+    };
+    let anonymous = post(None).await.unwrap();
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let (status, code, _) = error_of(anonymous).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+    );
+    let (status, _, _) = error_of(post(Some("wrong")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, code, message) = error_of(post(Some("reader-secret-001")).await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "PERMISSION_DENIED")
+    );
+    assert!(message.contains("`append`"), "{message}");
+    assert_eq!(
+        seqs_of(post(Some("ingest-secret-001")).await.unwrap()).await,
+        [0]
+    );
+}
