@@ -219,6 +219,11 @@ impl Store {
         &self.inner.dir
     }
 
+    /// Now, by the store's clock (the one ingest times come from).
+    pub fn now_ns(&self) -> i64 {
+        self.inner.ctx.clock.now_ns()
+    }
+
     /// The public key that verifies this store's checkpoints.
     pub fn public_key(&self) -> VerifyingKey {
         self.inner.ctx.signer.public_key()

@@ -8,7 +8,8 @@
 //!   [`retention_service`]: the Admin calls for retention, archival, holds
 //!   and the retention lock; [`rewrite_service`]: compaction and erasure.
 //! - [`subscribe`]: replay-then-follow subscriptions.
-//! - [`http`]: the HTTP/JSON API on the same port.
+//! - [`http`]: the HTTP/JSON API on the same port; [`calls`]: what the two
+//!   front doors call alike.
 //! - [`convert`]: protobuf ⇄ engine types; [`status`]: errors ⇄ gRPC codes.
 //! - [`serve`]: binding, TLS, health, reflection, clean shutdown.
 //! - [`offline_verify`]: `steled verify`, with no server running.
@@ -19,6 +20,7 @@
 pub mod admin_service;
 pub mod audit;
 pub mod auth;
+pub mod calls;
 pub mod config;
 pub mod context;
 pub mod convert;

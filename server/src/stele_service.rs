@@ -16,17 +16,19 @@ use std::pin::Pin;
 
 use futures::stream::{FuturesOrdered, Stream, StreamExt};
 use stele_engine::query::{DEFAULT_LIMIT, DEFAULT_TOP};
-use stele_engine::{Appended, Order, verify::VerifyProgress};
+use stele_engine::{Appended, Order};
 use stele_proto::v1::{self, stele_server::Stele};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Role;
+use crate::calls::{self, Aggregated, Aggregation, Verified};
 use crate::context::{Context, Session};
 use crate::convert::{
     checkpoint_to_proto, event_from_proto, field_from_name, histogram_to_proto, receipt_to_proto,
-    record_to_proto, report_to_proto, selection_to_query, stats_to_proto, terms_to_proto,
+    record_parts_to_proto, record_to_proto, report_to_proto, selection_to_query, stats_to_proto,
+    terms_to_proto,
 };
 use crate::status::{blocking, from_transport, invalid, retry_after, to_status};
 use crate::subscribe::{self, DEFAULT_HEARTBEAT, MIN_HEARTBEAT, Plan, Start};
@@ -234,8 +236,8 @@ impl Stele for SteleService {
         let records = page
             .hits
             .into_iter()
-            .map(|hit| record_to_proto(hit.record, false))
-            .collect::<Result<_, _>>()?;
+            .map(|hit| record_parts_to_proto(hit.record, hit.event, false))
+            .collect();
         Ok(Response::new(v1::QueryResponse {
             records,
             next_cursor: page.next_cursor.unwrap_or_default(),
@@ -257,45 +259,42 @@ impl Stele for SteleService {
         )?;
         let req = request.into_inner();
         let query = selection_to_query(req.selection)?;
-        let log = self.ctx.log(&req.log).await?;
         let top = |n: u32| if n == 0 { DEFAULT_TOP } else { n as usize };
-        let response = match req.kind {
-            None | Some(Kind::Count(_)) => {
-                let stats_log = log.clone();
-                let count = blocking(move || log.count(&query)).await?;
-                v1::AggregateResponse {
-                    result: Some(Answer::Count(count)),
-                    stats: Some(v1::SearchStats {
-                        snapshot: stats_log.index_watermark(),
-                        ..v1::SearchStats::default()
-                    }),
-                }
-            }
-            Some(Kind::CountBy(spec)) => {
-                let field = field_from_name(&spec.field, "count_by.field")?;
-                let n = top(spec.top);
-                let terms = blocking(move || log.count_by(&query, field, n)).await?;
-                v1::AggregateResponse {
-                    stats: Some(stats_to_proto(&terms.stats)),
-                    result: Some(Answer::Terms(terms_to_proto(terms))),
-                }
-            }
-            Some(Kind::Histogram(spec)) => {
-                let split = if spec.split_field.is_empty() {
+        let what = match req.kind {
+            None | Some(Kind::Count(_)) => Aggregation::Count,
+            Some(Kind::CountBy(spec)) => Aggregation::CountBy {
+                field: field_from_name(&spec.field, "count_by.field")?,
+                top: top(spec.top),
+            },
+            Some(Kind::Histogram(spec)) => Aggregation::Histogram {
+                interval_ns: spec.interval_ns,
+                split: if spec.split_field.is_empty() {
                     None
                 } else {
                     Some((
                         field_from_name(&spec.split_field, "histogram.split_field")?,
                         top(spec.split_top),
                     ))
-                };
-                let histogram =
-                    blocking(move || log.histogram(&query, spec.interval_ns, split)).await?;
-                v1::AggregateResponse {
-                    stats: Some(stats_to_proto(&histogram.stats)),
-                    result: Some(Answer::Histogram(histogram_to_proto(histogram))),
-                }
-            }
+                },
+            },
+        };
+        let log = self.ctx.log(&req.log).await?;
+        let response = match calls::aggregate(log, query, what).await? {
+            Aggregated::Count { count, snapshot } => v1::AggregateResponse {
+                result: Some(Answer::Count(count)),
+                stats: Some(v1::SearchStats {
+                    snapshot,
+                    ..v1::SearchStats::default()
+                }),
+            },
+            Aggregated::Terms(terms) => v1::AggregateResponse {
+                stats: Some(stats_to_proto(&terms.stats)),
+                result: Some(Answer::Terms(terms_to_proto(terms))),
+            },
+            Aggregated::Histogram(histogram) => v1::AggregateResponse {
+                stats: Some(stats_to_proto(&histogram.stats)),
+                result: Some(Answer::Histogram(histogram_to_proto(histogram))),
+            },
         };
         Ok(Response::new(response))
     }
@@ -427,35 +426,24 @@ impl Stele for SteleService {
         if range.start > range.end {
             return Err(invalid("to_seq", "is before from_seq"));
         }
-        let (tx, rx) = mpsc::channel(64);
-        tokio::task::spawn_blocking(move || {
-            let progress_tx = tx.clone();
-            let mut progress = |p: VerifyProgress| {
-                let _ = progress_tx.blocking_send(Ok(v1::VerifyResponse {
-                    item: Some(Item::Progress(v1::VerifyProgress {
-                        segments_done: u32::try_from(p.segments_done).unwrap_or(u32::MAX),
-                        segments_total: u32::try_from(p.segments_total).unwrap_or(u32::MAX),
-                    })),
-                }));
-            };
-            let last = match log.verify_with_progress(range, &key, &mut progress) {
-                Ok(report) => {
-                    let mut result = report_to_proto(&report, log.dir());
-                    // The chain hash the check started from, so that a
-                    // client can recompute the rest of the chain itself.
-                    if let Some(at) = report.anchored_at
-                        && let Some(anchor) = log.manifest().anchor.filter(|a| a.first_seq == at)
-                    {
-                        result.anchor_head = anchor.head.to_vec();
-                    }
-                    Ok(v1::VerifyResponse {
-                        item: Some(Item::Result(result)),
-                    })
+        let log_dir = log.dir().to_path_buf();
+        let messages = ReceiverStream::new(calls::verify(log, range, key)).map(move |item| {
+            let item = match item? {
+                Verified::Progress(p) => Item::Progress(v1::VerifyProgress {
+                    segments_done: u32::try_from(p.segments_done).unwrap_or(u32::MAX),
+                    segments_total: u32::try_from(p.segments_total).unwrap_or(u32::MAX),
+                }),
+                Verified::Done {
+                    report,
+                    anchor_head,
+                } => {
+                    let mut result = report_to_proto(&report, &log_dir);
+                    result.anchor_head = anchor_head.map(|h| h.to_vec()).unwrap_or_default();
+                    Item::Result(result)
                 }
-                Err(e) => Err(to_status(e)),
             };
-            let _ = tx.blocking_send(last);
+            Ok(v1::VerifyResponse { item: Some(item) })
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(messages)))
     }
 }

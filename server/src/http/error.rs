@@ -80,17 +80,29 @@ struct ErrorDetail<'a> {
     retry_after_secs: Option<u32>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = &self.status;
-        let retry = Some(retry_after(status)).filter(|s| *s > 0);
-        let body = ErrorBody {
+impl<'a> ErrorBody<'a> {
+    fn new(status: &'a Status) -> ErrorBody<'a> {
+        ErrorBody {
             error: ErrorDetail {
                 code: code_name(status.code()),
                 message: status.message(),
-                retry_after_secs: retry,
+                retry_after_secs: Some(retry_after(status)).filter(|s| *s > 0),
             },
-        };
+        }
+    }
+}
+
+/// The error shape as a JSON value, for an error inside a streamed answer
+/// (a line of JSON Lines, an event of a stream).
+pub fn error_json(status: &Status) -> serde_json::Value {
+    serde_json::to_value(ErrorBody::new(status)).unwrap_or_default()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = &self.status;
+        let body = ErrorBody::new(status);
+        let retry = body.error.retry_after_secs;
         let mut response = (self.http, Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = retry {

@@ -8,16 +8,19 @@
 //! JSON shape ([`error`]). `docs/api.md` lists the routes.
 //!
 //! - [`ingest`]: `POST /v1/logs/{log}/events`.
+//! - [`read`]: search, aggregations, records, checkpoints, verify.
 
 pub mod error;
 pub mod ingest;
+pub mod read;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -30,7 +33,14 @@ use error::ApiError;
 /// `UNIMPLEMENTED`.
 pub fn router(ctx: Context) -> Router {
     Router::new()
-        .route("/v1/logs/{log}/events", post(ingest::post_events))
+        .route(
+            "/v1/logs/{log}/events",
+            post(ingest::post_events).get(read::search),
+        )
+        .route("/v1/logs/{log}/events/{seq}", get(read::get_record))
+        .route("/v1/logs/{log}/aggregate", get(read::aggregate))
+        .route("/v1/logs/{log}/checkpoint", get(read::checkpoint))
+        .route("/v1/logs/{log}/verify", get(read::verify))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(ctx)
@@ -57,6 +67,21 @@ pub fn admit(
     ctx.admit(&request, method, role, log)
 }
 
+/// A route's path parameters, refused in the API's error shape.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Status::invalid_argument(format!("path: {}", e.body_text())))?;
+        Ok(PathParams(params))
+    }
+}
+
 /// The `{log}` of a route's path.
 #[derive(Debug)]
 pub struct LogName(pub String);
@@ -66,13 +91,32 @@ impl<S: Send + Sync> FromRequestParts<S> for LogName {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         #[derive(serde::Deserialize)]
-        struct Params {
+        struct Log {
             log: String,
         }
-        let Path(params) = Path::<Params>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| Status::invalid_argument(format!("log: {}", e.body_text())))?;
-        Ok(LogName(params.log))
+        let PathParams(Log { log }) = PathParams::from_request_parts(parts, state).await?;
+        Ok(LogName(log))
+    }
+}
+
+/// A route's query string, refused in the API's error shape (an unknown
+/// parameter is an error, not ignored).
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(params) = axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map_err(|e| {
+                let reason = e.body_text();
+                let reason = reason
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&reason);
+                Status::invalid_argument(format!("query string: {reason}"))
+            })?;
+        Ok(Params(params))
     }
 }
 

@@ -348,3 +348,198 @@ async fn http_callers_need_the_same_tokens_as_grpc_ones() {
         [0]
     );
 }
+
+/// `GET {endpoint}{path}` as JSON, asserting 200.
+async fn get_json(server: &TestServer, path: &str) -> Value {
+    let response = client()
+        .get(format!("{}{path}", server.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+/// A log `audit` holding six events of three actors, an hour apart from
+/// 2026-12-01T00:00Z, searchable; returns their receipts.
+async fn six_events(server: &TestServer) -> Vec<Value> {
+    create_log(server, None, "audit").await;
+    let events: Vec<Value> = (0..6)
+        .map(|i| {
+            let actor = ["alice", "bob", "carol"][i % 3];
+            json!({
+                "action": if i % 2 == 0 { "repo.delete" } else { "git.push" },
+                "actor": {"id": actor},
+                "outcome": if i == 5 { "denied" } else { "success" },
+                "time": format!("2026-12-01T0{i}:00:00Z"),
+                "message": format!("event number {i}"),
+                "details": {"ticket": format!("T-{i}")}
+            })
+        })
+        .collect();
+    let body: Value = post_json(server, "audit", &json!(events))
+        .await
+        .json()
+        .await
+        .unwrap();
+    crate::common::eventually("searchable", std::time::Duration::from_secs(10), || async {
+        let page = get_json(server, "/v1/logs/audit/events?limit=10").await;
+        (page["records"].as_array().unwrap().len() == 6).then_some(())
+    })
+    .await;
+    body["receipts"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn search_pages_filters_and_times() {
+    let server = TestServer::open().await;
+    six_events(&server).await;
+    let seqs = |page: &Value| -> Vec<u64> {
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect()
+    };
+    let page = get_json(&server, "/v1/logs/audit/events?q=actor:alice").await;
+    assert_eq!(seqs(&page), [3, 0]);
+    let record = &page["records"][0];
+    assert_eq!(record["actor"]["id"], "alice");
+    assert_eq!(record["time"], "2026-12-01T03:00:00Z");
+    assert!(record["ingest_time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(record["details"]["ticket"], "T-3");
+    let page = get_json(
+        &server,
+        "/v1/logs/audit/events?q=action:repo.*%20-outcome:denied%20T-4&order=oldest",
+    )
+    .await;
+    assert_eq!(seqs(&page), [4]);
+    let page = get_json(
+        &server,
+        "/v1/logs/audit/events?since=2026-12-01T01:00:00Z&until=2026-12-01T04:00:00Z",
+    )
+    .await;
+    assert_eq!(seqs(&page), [3, 2, 1]);
+    // Pages through the cursor, newest first, no repeats.
+    let mut all = Vec::new();
+    let mut path = "/v1/logs/audit/events?limit=4".to_string();
+    loop {
+        let page = get_json(&server, &path).await;
+        all.extend(seqs(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/logs/audit/events?limit=4&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(all, [5, 4, 3, 2, 1, 0]);
+    for (query, names) in [
+        ("q=actor:(alice", "q"),
+        ("colour=red", "unknown field `colour`"),
+        ("since=yesterday", "since: `yesterday`"),
+        ("order=sideways", "order: `sideways`"),
+        ("limit=-1", "limit"),
+    ] {
+        let response = client()
+            .get(format!("{}/v1/logs/audit/events?{query}", server.endpoint))
+            .send()
+            .await
+            .unwrap();
+        let (status, code, message) = error_of(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {message}");
+        assert_eq!(code, "INVALID_ARGUMENT");
+        assert!(message.contains(names), "{query}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn aggregations_count_top_values_and_histograms() {
+    let server = TestServer::open().await;
+    six_events(&server).await;
+    let count = get_json(&server, "/v1/logs/audit/aggregate?q=actor:bob").await;
+    assert_eq!(count["count"], 2);
+    let terms = get_json(&server, "/v1/logs/audit/aggregate?count_by=actor.id&top=2").await;
+    assert_eq!(terms["terms"]["total"], 6);
+    assert_eq!(terms["terms"]["top"].as_array().unwrap().len(), 2);
+    assert_eq!(terms["terms"]["other"], 2);
+    let histogram = get_json(
+        &server,
+        "/v1/logs/audit/aggregate?interval=2h&split=outcome&since=2026-12-01T00:00:00Z&until=2026-12-01T06:00:00Z",
+    )
+    .await;
+    let h = &histogram["histogram"];
+    assert_eq!(h["total"], 6);
+    let buckets = h["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 3);
+    assert_eq!(buckets[2]["start"], "2026-12-01T04:00:00Z");
+    assert_eq!(buckets[2]["count"], 2);
+    assert_eq!(h["split_values"][0], "success");
+    let response = client()
+        .get(format!(
+            "{}/v1/logs/audit/aggregate?count_by=colour",
+            server.endpoint
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.starts_with("count_by: `colour`"), "{message}");
+}
+
+#[tokio::test]
+async fn a_record_with_its_receipt_a_checkpoint_and_a_streamed_verify() {
+    let server = TestServer::open().await;
+    let receipts = six_events(&server).await;
+    let got = get_json(&server, "/v1/logs/audit/events/2").await;
+    assert_eq!(got["record"]["seq"], 2);
+    assert_eq!(got["record"]["message"], "event number 2");
+    assert_eq!(got["receipt"]["leaf_hash"], receipts[2]["leaf_hash"]);
+    assert_eq!(got["receipt"]["chain_hash"], receipts[2]["chain_hash"]);
+    for (path, status) in [
+        ("/v1/logs/audit/events/6", StatusCode::NOT_FOUND),
+        ("/v1/logs/audit/events/two", StatusCode::BAD_REQUEST),
+        ("/v1/logs/other/events/0", StatusCode::NOT_FOUND),
+    ] {
+        let response = client()
+            .get(format!("{}{path}", server.endpoint))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(response).await.0, status, "{path}");
+    }
+    let checkpoint = get_json(&server, "/v1/logs/audit/checkpoint").await;
+    assert_eq!(checkpoint["size"], 6);
+    assert_eq!(checkpoint["head"], receipts[5]["chain_hash"]);
+    assert_eq!(checkpoint["signature"].as_str().unwrap().len(), 128);
+
+    let response = client()
+        .get(format!("{}/v1/logs/audit/verify", server.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let result = &lines.last().unwrap()["result"];
+    assert_eq!(result["ok"], true, "{text}");
+    assert_eq!(result["records"], 6);
+    assert_eq!(result["head"], receipts[5]["chain_hash"]);
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.get("progress").is_some())
+    );
+    let response = client()
+        .get(format!(
+            "{}/v1/logs/audit/verify?from_seq=4&to_seq=2",
+            server.endpoint
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.0, StatusCode::BAD_REQUEST);
+}
