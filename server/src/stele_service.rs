@@ -31,7 +31,7 @@ use crate::convert::{
     terms_to_proto,
 };
 use crate::status::{blocking, from_transport, invalid, retry_after, to_status};
-use crate::subscribe::{self, DEFAULT_HEARTBEAT, MIN_HEARTBEAT, Plan, Start};
+use crate::subscribe::{self, DEFAULT_HEARTBEAT, Delivery, MIN_HEARTBEAT, Plan, Start};
 
 /// The `Stele` service.
 #[derive(Debug, Clone)]
@@ -299,13 +299,14 @@ impl Stele for SteleService {
         Ok(Response::new(response))
     }
 
-    type SubscribeStream = subscribe::Messages;
+    type SubscribeStream = subscribe::Messages<v1::SubscribeResponse>;
 
     async fn subscribe(
         &self,
         request: Request<v1::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         use v1::subscribe_request::Start as From;
+        use v1::subscribe_response::Item;
         self.ctx.admit(
             &request,
             "Subscribe",
@@ -314,13 +315,6 @@ impl Stele for SteleService {
         )?;
         let req = request.into_inner();
         let query = selection_to_query(req.selection)?;
-        query.check().map_err(to_status)?;
-        if !query.text.is_empty() {
-            return Err(invalid(
-                "selection.text",
-                "full text is not supported by Subscribe: use filters",
-            ));
-        }
         let heartbeat = match req.heartbeat_ms {
             0 => DEFAULT_HEARTBEAT,
             ms => std::time::Duration::from_millis(u64::from(ms)),
@@ -343,6 +337,7 @@ impl Stele for SteleService {
                 ))
             })?;
         let log = self.ctx.log(&req.log).await?;
+        log.check_query(&query).map_err(to_status)?;
         let start = match req.start {
             Some(From::FromSeq(seq)) => Start::Seq(seq),
             Some(From::FromIngestTimeNs(t)) => Start::IngestTime(t),
@@ -356,12 +351,27 @@ impl Stele for SteleService {
             query,
             heartbeat,
             chunk: self.ctx.limits.subscribe_chunk,
-            include_body: req.include_body,
         };
+        let include_body = req.include_body;
         Ok(Response::new(subscribe::spawn(
             plan,
             self.ctx.shutdown.clone(),
             permit,
+            move |delivery| {
+                let item = match delivery {
+                    Delivery::Record(hit) => {
+                        Item::Record(record_parts_to_proto(hit.record, hit.event, include_body))
+                    }
+                    Delivery::Heartbeat {
+                        head_seq,
+                        resume_seq,
+                    } => Item::Heartbeat(v1::Heartbeat {
+                        head_seq,
+                        resume_seq,
+                    }),
+                };
+                v1::SubscribeResponse { item: Some(item) }
+            },
         )))
     }
 

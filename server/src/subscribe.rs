@@ -1,10 +1,14 @@
 //! Subscriptions: matching records in seq order, replayed from storage and
-//! then followed live, with heartbeats.
+//! then followed live, with heartbeats; for gRPC's `Subscribe` and the HTTP
+//! tail alike (each turns a [`Delivery`] into its own message).
 //!
 //! One task per subscription walks the log by seq: it reads a chunk of
 //! visible records (off the async threads), sends the matching ones into a
 //! bounded channel, and when it reaches the visible head waits for the head
-//! to move (the engine's watch), the heartbeat timer, or shutdown.
+//! to move (the engine's watch), the heartbeat timer, or shutdown. A query
+//! with full text is answered by the index ([`Log::search_window`]), so the
+//! walk follows the index watermark instead of the visible head: its
+//! records arrive once they are searchable, and match exactly as a search.
 //!
 //! # Invariants
 //! - No gap and no drop: the task only advances past a seq after the record
@@ -20,14 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stele_engine::query::matcher::matches;
-use stele_engine::{Direction, Log, Query};
-use stele_proto::v1::{self, subscribe_response::Item};
+use stele_engine::{Direction, Hit, Log, Query};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep, sleep_until};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::convert::record_parts_to_proto;
 use crate::status::blocking;
 
 /// Heartbeat interval when the request leaves it at 0.
@@ -44,6 +46,10 @@ pub enum Start {
     IngestTime(i64),
 }
 
+/// How often a walk that follows the index looks at its watermark while
+/// it waits.
+const INDEX_POLL: Duration = Duration::from_millis(50);
+
 /// A subscription to run.
 #[derive(Debug)]
 pub struct Plan {
@@ -51,29 +57,48 @@ pub struct Plan {
     pub log: Arc<Log>,
     /// Where to start.
     pub start: Start,
-    /// Time range and filters (no text).
+    /// Time range, filters and text.
     pub query: Query,
     /// Heartbeat interval while nothing is sent.
     pub heartbeat: Duration,
     /// Records read per step.
     pub chunk: usize,
-    /// Send each record's stored body bytes.
-    pub include_body: bool,
+}
+
+/// What a subscription delivers, in order.
+#[derive(Debug)]
+pub enum Delivery {
+    /// A matching record and its decoded event (`None` once redacted).
+    Record(Box<Hit>),
+    /// Nothing to send for a while, or where the walk starts: every record
+    /// below `resume_seq` was examined and delivered if it matched.
+    Heartbeat {
+        /// The visible head.
+        head_seq: u64,
+        /// Where to resume from.
+        resume_seq: u64,
+    },
 }
 
 /// What the client receives.
-pub type Messages = ReceiverStream<Result<v1::SubscribeResponse, Status>>;
+pub type Messages<M> = ReceiverStream<Result<M, Status>>;
 
-/// Starts the subscription's task; it holds `permit` until it ends.
-pub fn spawn(
+/// Starts the subscription's task, which sends each delivery as
+/// `message` makes it; the task holds `permit` until it ends.
+pub fn spawn<M: Send + 'static>(
     plan: Plan,
     shutdown: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
-) -> Messages {
+    message: impl Fn(Delivery) -> M + Send + 'static,
+) -> Messages<M> {
     let (tx, rx) = mpsc::channel(plan.chunk.max(16));
     tokio::spawn(async move {
         let _permit = permit;
-        let mut out = Out { tx, shutdown };
+        let mut out = Out {
+            tx,
+            shutdown,
+            message,
+        };
         if let Err(status) = run(plan, &mut out).await {
             // A client that stopped reading does not hold the task up.
             let _ = tokio::time::timeout(FINAL_SEND, out.tx.send(Err(status))).await;
@@ -85,18 +110,20 @@ pub fn spawn(
 /// How long the closing status waits for room in the channel.
 const FINAL_SEND: Duration = Duration::from_secs(1);
 
-/// The subscription's side of the channel, and the shutdown signal.
-struct Out {
-    tx: mpsc::Sender<Result<v1::SubscribeResponse, Status>>,
+/// The subscription's side of the channel, the shutdown signal, and how a
+/// delivery becomes a message.
+struct Out<M, F> {
+    tx: mpsc::Sender<Result<M, Status>>,
     shutdown: watch::Receiver<bool>,
+    message: F,
 }
 
-impl Out {
+impl<M, F: Fn(Delivery) -> M> Out<M, F> {
     /// Sends `item`, waiting for room. `Ok(false)` when the client went
     /// away; the shutdown status (resume at `resume_seq`) when the server
     /// stops first.
-    async fn send(&mut self, item: Item, resume_seq: u64) -> Result<bool, Status> {
-        let message = v1::SubscribeResponse { item: Some(item) };
+    async fn send(&mut self, item: Delivery, resume_seq: u64) -> Result<bool, Status> {
+        let message = (self.message)(item);
         tokio::select! {
             sent = self.tx.send(Ok(message)) => Ok(sent.is_ok()),
             _ = self.shutdown.wait_for(|stop| *stop) => Err(shutting_down(resume_seq)),
@@ -105,10 +132,10 @@ impl Out {
 
     /// Sends a heartbeat.
     async fn heartbeat(&mut self, log: &Log, resume_seq: u64) -> Result<bool, Status> {
-        let beat = Item::Heartbeat(v1::Heartbeat {
+        let beat = Delivery::Heartbeat {
             head_seq: log.visible_seq(),
             resume_seq,
-        });
+        };
         self.send(beat, resume_seq).await
     }
 }
@@ -121,9 +148,10 @@ fn shutting_down(resume_seq: u64) -> Status {
 
 /// The walk. Returns `Ok` when the client went away; an error status is
 /// sent to the client as the stream's end.
-async fn run(plan: Plan, out: &mut Out) -> Result<(), Status> {
+async fn run<M, F: Fn(Delivery) -> M>(plan: Plan, out: &mut Out<M, F>) -> Result<(), Status> {
     let log = plan.log.clone();
     let mut head = log.watch_visible();
+    let follows_index = !plan.query.text.trim().is_empty();
     let query = Arc::new(plan.query);
     let mut next = match plan.start {
         Start::Seq(seq) => seq,
@@ -145,17 +173,27 @@ async fn run(plan: Plan, out: &mut Out) -> Result<(), Status> {
         }
         head.borrow_and_update();
         next = next.max(log.first_seq());
-        let visible = log.visible_seq();
-        if next < visible {
-            let end = visible.min(next + plan.chunk as u64);
+        let ready = if follows_index {
+            log.index_watermark()
+        } else {
+            log.visible_seq()
+        };
+        if next < ready {
+            let window = next..ready.min(next + plan.chunk as u64);
             let (reader, query) = (log.clone(), query.clone());
-            let include_body = plan.include_body;
-            let records =
-                blocking(move || read_matching(&reader, next..end, &query, include_body)).await?;
+            let (records, end) = blocking(move || {
+                if follows_index {
+                    reader.search_window(&query, window)
+                } else {
+                    let end = window.end;
+                    Ok((read_matching(&reader, window, &query)?, end))
+                }
+            })
+            .await?;
             let sent_any = !records.is_empty();
-            for record in records {
-                let seq = record.seq;
-                if !out.send(Item::Record(record), seq).await? {
+            for hit in records {
+                let seq = hit.record.seq;
+                if !out.send(Delivery::Record(Box::new(hit)), seq).await? {
                     return Ok(());
                 }
             }
@@ -188,17 +226,18 @@ async fn run(plan: Plan, out: &mut Out) -> Result<(), Status> {
                 }
                 last_sent = Instant::now();
             }
+            () = sleep(INDEX_POLL), if follows_index => {}
         }
     }
 }
 
-/// The records of `range` that match `query`, in seq order.
+/// The records of `range` that match `query` (its time range and
+/// filters), in seq order, with their events.
 fn read_matching(
     log: &Log,
     range: std::ops::Range<u64>,
     query: &Query,
-    include_body: bool,
-) -> stele_engine::Result<Vec<v1::Record>> {
+) -> stele_engine::Result<Vec<Hit>> {
     let mut out = Vec::new();
     for record in log.scan(range, Direction::Forward) {
         let record = record?;
@@ -214,7 +253,7 @@ fn read_matching(
             .and_then(|e| e.time)
             .unwrap_or(record.ingest_time);
         if matches(query, time, event.as_ref()) {
-            out.push(record_parts_to_proto(record, event, include_body));
+            out.push(Hit { record, event });
         }
     }
     Ok(out)

@@ -34,7 +34,7 @@ fn unrank(rank: u128, newest_first: bool) -> Key {
 }
 
 /// The best `limit` keys in the wanted order that come strictly after
-/// `after` (a cursor) and lie below `below_seq`.
+/// `after` (a cursor) and whose seqs lie in `from_seq..below_seq`.
 #[derive(Debug, Clone, Copy)]
 pub struct TopHits {
     /// Keys to keep.
@@ -43,6 +43,9 @@ pub struct TopHits {
     pub newest_first: bool,
     /// The cursor's last key; only keys strictly after it count.
     pub after: Option<Key>,
+    /// Only seqs from this one count (0 for a search; a subscription's
+    /// window starts higher).
+    pub from_seq: u64,
     /// The snapshot: only seqs below it count.
     pub below_seq: u64,
 }
@@ -50,7 +53,7 @@ pub struct TopHits {
 impl TopHits {
     /// Whether `key` may be returned.
     fn admits(&self, key: Key) -> bool {
-        key.1 < self.below_seq
+        (self.from_seq..self.below_seq).contains(&key.1)
             && self
                 .after
                 .is_none_or(|after| rank(key, self.newest_first) < rank(after, self.newest_first))

@@ -35,6 +35,7 @@ pub mod checkpoints;
 pub mod compact;
 pub mod dedup;
 pub mod erase;
+pub mod follow;
 pub mod indexing;
 pub mod open;
 pub mod policy;

@@ -64,6 +64,7 @@ impl Log {
             limit: query.limit,
             newest_first,
             after,
+            from_seq: 0,
             below_seq: snapshot,
         };
         for (i, (bounds, segment, ix)) in candidates.iter().enumerate() {
@@ -307,7 +308,7 @@ impl Log {
     }
 
     /// The index pinned for a segment below the watermark.
-    fn pinned_index(
+    pub(super) fn pinned_index(
         &self,
         segment: &Segment,
         ix: &Option<Arc<SegmentIndex>>,
@@ -328,7 +329,7 @@ impl Log {
     /// Reads the record at `key` and checks it against the query; `None`
     /// when it was erased since the search pinned its indexes (a redacted
     /// record is never indexed).
-    fn fetch_hit(&self, query: &Query, (time, seq): Key) -> Result<Option<Hit>> {
+    pub(super) fn fetch_hit(&self, query: &Query, (time, seq): Key) -> Result<Option<Hit>> {
         let record = self.read(seq)?;
         if matches!(record.body, RecordBody::Redacted(_)) {
             return Ok(None);

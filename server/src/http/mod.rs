@@ -9,10 +9,12 @@
 //!
 //! - [`ingest`]: `POST /v1/logs/{log}/events`.
 //! - [`read`]: search, aggregations, records, checkpoints, verify.
+//! - [`tail`]: the live tail, as server-sent events.
 
 pub mod error;
 pub mod ingest;
 pub mod read;
+pub mod tail;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
@@ -41,6 +43,7 @@ pub fn router(ctx: Context) -> Router {
         .route("/v1/logs/{log}/aggregate", get(read::aggregate))
         .route("/v1/logs/{log}/checkpoint", get(read::checkpoint))
         .route("/v1/logs/{log}/verify", get(read::verify))
+        .route("/v1/logs/{log}/tail", get(tail::tail))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(ctx)

@@ -113,8 +113,18 @@ fn time_param(name: &str, value: &str, now: i64) -> Result<i64, Status> {
 }
 
 impl SearchParams {
+    /// Only a selection: text and time range.
+    pub fn selection(q: String, since: Option<String>, until: Option<String>) -> SearchParams {
+        SearchParams {
+            q,
+            since,
+            until,
+            ..SearchParams::default()
+        }
+    }
+
     /// The engine query.
-    fn query(self, ctx: &Context) -> Result<Query, Status> {
+    pub fn query(self, ctx: &Context) -> Result<Query, Status> {
         let now = ctx.store.now_ns();
         let time = |name, v: Option<String>| v.map(|v| time_param(name, &v, now)).transpose();
         Ok(Query {
@@ -230,12 +240,7 @@ impl AggregateParams {
 
     /// The events to aggregate.
     fn selection(self) -> SearchParams {
-        SearchParams {
-            q: self.q,
-            since: self.since,
-            until: self.until,
-            ..SearchParams::default()
-        }
+        SearchParams::selection(self.q, self.since, self.until)
     }
 }
 

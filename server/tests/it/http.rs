@@ -415,6 +415,8 @@ async fn search_pages_filters_and_times() {
     )
     .await;
     assert_eq!(seqs(&page), [4]);
+    let page = get_json(&server, "/v1/logs/audit/events?q=number%20-T-2").await;
+    assert_eq!(seqs(&page), [5, 4, 3, 1, 0]);
     let page = get_json(
         &server,
         "/v1/logs/audit/events?since=2026-12-01T01:00:00Z&until=2026-12-01T04:00:00Z",
@@ -542,4 +544,146 @@ async fn a_record_with_its_receipt_a_checkpoint_and_a_streamed_verify() {
         .await
         .unwrap();
     assert_eq!(error_of(response).await.0, StatusCode::BAD_REQUEST);
+}
+
+/// A server-sent event: its type, id and data.
+#[derive(Debug)]
+struct Sse {
+    event: String,
+    id: String,
+    data: Value,
+}
+
+/// Reads server-sent events from a response.
+struct SseReader {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(server: &TestServer, query: &str, last_id: Option<&str>) -> SseReader {
+        let mut request = client().get(format!("{}/v1/logs/audit/tail?{query}", server.endpoint));
+        if let Some(id) = last_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseReader {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event, within 10 s.
+    async fn next(&mut self) -> Sse {
+        use futures::StreamExt;
+        let read = async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut sse = Sse {
+                        event: String::new(),
+                        id: String::new(),
+                        data: Value::Null,
+                    };
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event: ") {
+                            sse.event = v.to_string();
+                        } else if let Some(v) = line.strip_prefix("id: ") {
+                            sse.id = v.to_string();
+                        } else if let Some(v) = line.strip_prefix("data: ") {
+                            sse.data = serde_json::from_str(v).unwrap();
+                        }
+                    }
+                    return sse;
+                }
+                let chunk = self.body.next().await.unwrap().unwrap();
+                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("an event within 10 s")
+    }
+
+    /// The next record event, skipping heartbeats.
+    async fn record(&mut self) -> Sse {
+        loop {
+            let sse = self.next().await;
+            if sse.event == "record" {
+                return sse;
+            }
+            assert_eq!(sse.event, "heartbeat", "{sse:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_tail_replays_follows_and_resumes_from_last_event_id() {
+    let server = TestServer::open().await;
+    six_events(&server).await;
+    let mut tail =
+        SseReader::open(&server, "q=actor:alice&from_seq=0&heartbeat_ms=100", None).await;
+    let first = tail.next().await;
+    assert_eq!(first.event, "heartbeat");
+    assert_eq!(first.data["resume_seq"], 0);
+    let a = tail.record().await;
+    assert_eq!((a.data["seq"].as_u64(), a.id.as_str()), (Some(0), "1"));
+    assert_eq!(a.data["actor"]["id"], "alice");
+    let b = tail.record().await;
+    assert_eq!(b.data["seq"], 3);
+    // Live: only alice's new event arrives.
+    post_json(
+        &server,
+        "audit",
+        &json!([{"action": "x", "actor": {"id": "bob"}}, {"action": "y", "actor": {"id": "alice"}}]),
+    )
+    .await;
+    let c = tail.record().await;
+    assert_eq!(
+        (c.data["seq"].as_u64(), c.data["action"].as_str()),
+        (Some(7), Some("y"))
+    );
+    // The connection drops; a new one resumes after the last record seen.
+    drop(tail);
+    let mut resumed = SseReader::open(&server, "q=actor:alice&heartbeat_ms=100", Some(&b.id)).await;
+    assert_eq!(resumed.next().await.data["resume_seq"], 4);
+    assert_eq!(resumed.record().await.data["seq"], 7);
+    // Without a start, the tail starts at the head.
+    let mut now = SseReader::open(&server, "heartbeat_ms=100", None).await;
+    assert_eq!(now.next().await.data["resume_seq"], 8);
+}
+
+#[tokio::test]
+async fn the_tail_takes_full_text_and_answers_as_search_does() {
+    let server = TestServer::open().await;
+    six_events(&server).await;
+    let mut tail = SseReader::open(&server, "q=number%20-T-2&from_seq=0", None).await;
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        seqs.push(tail.record().await.data["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seqs, [0, 1, 3, 4, 5]);
+    post_json(
+        &server,
+        "audit",
+        &json!([{"action": "x", "message": "no match"}, {"action": "y", "message": "number 7"}]),
+    )
+    .await;
+    assert_eq!(tail.record().await.data["seq"], 7);
+    for (query, field) in [
+        ("q=actor:(alice", "text"),
+        ("heartbeat_ms=1", "heartbeat_ms"),
+        ("from=yesterday", "unknown field `from`"),
+    ] {
+        let response = client()
+            .get(format!("{}/v1/logs/audit/tail?{query}", server.endpoint))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, message) = error_of(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(message.contains(field), "{query}: {message}");
+    }
 }
