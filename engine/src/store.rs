@@ -386,7 +386,7 @@ impl Inner {
 }
 
 /// Log names: `[a-z0-9_][a-z0-9_-]{0,62}`; a leading `_` marks a reserved name.
-fn check_log_name(name: &str) -> Result<()> {
+pub fn check_log_name(name: &str) -> Result<()> {
     let ok = (1..=63).contains(&name.len())
         && name.bytes().enumerate().all(|(i, b)| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || (i > 0 && b == b'-')

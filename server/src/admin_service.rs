@@ -23,7 +23,8 @@ use crate::auth::Role;
 use crate::context::{Context, Session};
 use crate::convert::{policy_from_proto, policy_to_proto, segment_to_proto};
 use crate::status::blocking;
-use crate::{retention_service, rewrite_service};
+use crate::tokens::{MintSpec, MintedToken};
+use crate::{calls, retention_service, rewrite_service};
 
 /// A boxed response stream of a long call.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -116,6 +117,19 @@ impl AdminService {
     }
 }
 
+/// The protobuf form of a minted token (no secret).
+fn token_to_proto(t: MintedToken) -> v1::TokenInfo {
+    v1::TokenInfo {
+        id: t.id,
+        name: t.name,
+        logs: t.logs,
+        tenants: t.tenants,
+        created_ns: t.created_ns,
+        expires_ns: t.expires_ns,
+        created_by: t.created_by,
+    }
+}
+
 /// A log's facts. Reads files: call it on the blocking pool.
 fn log_info(log: &Log) -> stele_engine::Result<v1::LogInfo> {
     let head = log.head()?;
@@ -152,6 +166,45 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
+    async fn mint_token(
+        &self,
+        request: Request<v1::MintTokenRequest>,
+    ) -> Result<Response<v1::MintTokenResponse>, Status> {
+        let session = self.ctx.admit(&request, "MintToken", Role::Admin, None)?;
+        let req = request.into_inner();
+        let spec = MintSpec {
+            name: req.name,
+            logs: req.logs,
+            tenants: req.tenants,
+            ttl: (req.ttl_ms > 0).then(|| std::time::Duration::from_millis(req.ttl_ms)),
+        };
+        let (token, secret) = calls::mint_token(&self.ctx, &session, spec).await?;
+        Ok(Response::new(v1::MintTokenResponse {
+            token: Some(token_to_proto(token)),
+            secret,
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<v1::RevokeTokenRequest>,
+    ) -> Result<Response<v1::TokenInfo>, Status> {
+        let session = self.ctx.admit(&request, "RevokeToken", Role::Admin, None)?;
+        let token = calls::revoke_token(&self.ctx, &session, &request.get_ref().id).await?;
+        Ok(Response::new(token_to_proto(token)))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<v1::ListTokensRequest>,
+    ) -> Result<Response<v1::ListTokensResponse>, Status> {
+        let session = self.ctx.admit(&request, "ListTokens", Role::Admin, None)?;
+        let tokens = calls::list_tokens(&self.ctx, &session).await?;
+        Ok(Response::new(v1::ListTokensResponse {
+            tokens: tokens.into_iter().map(token_to_proto).collect(),
+        }))
+    }
+
     async fn create_log(
         &self,
         request: Request<v1::CreateLogRequest>,

@@ -1,9 +1,15 @@
-//! Who is calling and what they may do: bearer tokens with roles and logs.
+//! Who is calling and what they may do: bearer tokens with roles, logs
+//! and, for minted viewer tokens ([`crate::tokens`]), tenants.
 //!
 //! A token is looked up by the SHA-256 of the presented secret, so the
-//! comparison never leaks the secret through timing. With no tokens
-//! configured every caller is the [`Principal::anonymous`] one, with every
+//! comparison never leaks the secret through timing: first the configured
+//! tokens, then the minted ones. With no tokens configured every caller
+//! without a minted token is the [`Principal::anonymous`] one, with every
 //! role on every log (the server then only listens on loopback).
+//!
+//! A principal limited to some tenants sees only their events: every query
+//! it makes is narrowed to them ([`Principal::narrow`]), and a record of
+//! another tenant is answered as if it did not exist ([`Principal::sees`]).
 //!
 //! # Invariants
 //! - No principal may append to a reserved log (`_system`): only the server
@@ -21,7 +27,10 @@ use sha2::{Digest, Sha256};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+use stele_engine::{Event, ExactField, Filter, Query};
+
 use crate::config::TokenConfig;
+use crate::tokens::Minted;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -52,6 +61,8 @@ pub struct Principal {
     pub name: String,
     roles: Vec<Role>,
     logs: Vec<String>,
+    /// The tenants whose events it sees; empty for every tenant.
+    tenants: Vec<String>,
 }
 
 impl Principal {
@@ -61,6 +72,42 @@ impl Principal {
             name: "anonymous".into(),
             roles: vec![Role::Append, Role::Read, Role::Admin],
             logs: vec!["*".into()],
+            tenants: Vec::new(),
+        }
+    }
+
+    /// A minted viewer: `read` on `logs`, seeing `tenants` (all when empty).
+    pub fn viewer(name: String, logs: Vec<String>, tenants: Vec<String>) -> Principal {
+        Principal {
+            name,
+            roles: vec![Role::Read],
+            logs,
+            tenants,
+        }
+    }
+
+    /// The tenants it is limited to, if it is.
+    pub fn tenants(&self) -> Option<&[String]> {
+        (!self.tenants.is_empty()).then_some(&self.tenants[..])
+    }
+
+    /// Narrows `query` to the tenants the principal sees (a filter on
+    /// `tenant`, joined to the query's own by AND).
+    pub fn narrow(&self, query: &mut Query) {
+        if let Some(tenants) = self.tenants() {
+            query.filters.push(Filter {
+                field: ExactField::Tenant,
+                values: tenants.to_vec(),
+            });
+        }
+    }
+
+    /// Whether the principal may see a record's event (`None`: redacted,
+    /// whose tenant is no longer known).
+    pub fn sees(&self, event: Option<&Event>) -> bool {
+        match self.tenants() {
+            None => true,
+            Some(tenants) => event.is_some_and(|e| tenants.contains(&e.tenant)),
         }
     }
 
@@ -103,16 +150,19 @@ impl Principal {
     }
 }
 
-/// The configured tokens.
-#[derive(Debug, Clone, Default)]
+/// The configured tokens, and the minted ones.
+#[derive(Debug, Clone)]
 pub struct Auth {
     by_digest: HashMap<[u8; 32], Arc<Principal>>,
+    /// Minted viewer tokens.
+    pub minted: Arc<Minted>,
 }
 
 impl Auth {
-    /// The tokens of a configuration.
-    pub fn new(tokens: &[TokenConfig]) -> Auth {
+    /// The tokens of a configuration, and the minted tokens.
+    pub fn new(tokens: &[TokenConfig], minted: Arc<Minted>) -> Auth {
         Auth {
+            minted,
             by_digest: tokens
                 .iter()
                 .map(|t| {
@@ -122,6 +172,7 @@ impl Auth {
                             name: t.name.clone(),
                             roles: t.roles.clone(),
                             logs: t.logs.clone(),
+                            tenants: Vec::new(),
                         }),
                     )
                 })
@@ -134,17 +185,21 @@ impl Auth {
         self.by_digest.is_empty()
     }
 
-    /// The caller named by the request's `authorization: Bearer` metadata.
+    /// The caller named by the request's `authorization: Bearer` metadata,
+    /// at `now` (minted tokens expire).
     ///
     /// # Errors
-    /// `UNAUTHENTICATED` when it is missing, malformed or unknown.
-    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Arc<Principal>, Status> {
-        if self.is_open() {
-            return Ok(Arc::new(Principal::anonymous()));
-        }
-        let header = metadata.get("authorization").ok_or_else(|| {
-            Status::unauthenticated("missing `authorization: Bearer <token>` metadata")
-        })?;
+    /// `UNAUTHENTICATED` when it is missing, malformed or unknown (or
+    /// expired, or revoked).
+    pub fn authenticate(&self, metadata: &MetadataMap, now: i64) -> Result<Arc<Principal>, Status> {
+        let Some(header) = metadata.get("authorization") else {
+            if self.is_open() {
+                return Ok(Arc::new(Principal::anonymous()));
+            }
+            return Err(Status::unauthenticated(
+                "missing `authorization: Bearer <token>` metadata",
+            ));
+        };
         let secret = header
             .to_str()
             .ok()
@@ -156,10 +211,18 @@ impl Auth {
                 Status::unauthenticated("the `authorization` metadata is not `Bearer <token>`")
             })?;
         let digest: [u8; 32] = Sha256::digest(secret.trim().as_bytes()).into();
-        self.by_digest
-            .get(&digest)
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown token"))
+        if let Some(principal) = self.by_digest.get(&digest) {
+            return Ok(principal.clone());
+        }
+        if let Some(principal) = self.minted.principal(&digest, now) {
+            return Ok(principal);
+        }
+        if self.is_open() {
+            return Ok(Arc::new(Principal::anonymous()));
+        }
+        Err(Status::unauthenticated(
+            "unknown token (or an expired or revoked one)",
+        ))
     }
 }
 
@@ -168,12 +231,16 @@ mod tests {
     use super::*;
 
     fn auth() -> Auth {
-        Auth::new(&[TokenConfig {
-            name: "ingest".into(),
-            secret: "0123456789abcdef".into(),
-            roles: vec![Role::Append],
-            logs: vec!["audit".into(), "app-*".into()],
-        }])
+        let dir = tempfile::tempdir().unwrap();
+        Auth::new(
+            &[TokenConfig {
+                name: "ingest".into(),
+                secret: "0123456789abcdef".into(),
+                roles: vec![Role::Append],
+                logs: vec!["audit".into(), "app-*".into()],
+            }],
+            Arc::new(Minted::open(dir.path()).unwrap()),
+        )
     }
 
     fn with(value: &str) -> MetadataMap {
@@ -185,7 +252,9 @@ mod tests {
     #[test]
     fn tokens_roles_and_logs() {
         let auth = auth();
-        let p = auth.authenticate(&with("Bearer 0123456789abcdef")).unwrap();
+        let p = auth
+            .authenticate(&with("Bearer 0123456789abcdef"), 0)
+            .unwrap();
         assert_eq!(p.name, "ingest");
         p.authorize(Role::Append, Some("audit")).unwrap();
         p.authorize(Role::Append, Some("app-web")).unwrap();
@@ -195,7 +264,7 @@ mod tests {
         let denied = p.authorize(Role::Read, Some("audit")).unwrap_err();
         assert!(denied.message().contains("`read`"));
         for bad in [MetadataMap::new(), with("Bearer nope"), with("Basic abc")] {
-            let e = auth.authenticate(&bad).unwrap_err();
+            let e = auth.authenticate(&bad, 0).unwrap_err();
             assert_eq!(e.code(), tonic::Code::Unauthenticated);
             assert!(!e.message().contains("0123"));
         }

@@ -1,6 +1,7 @@
 //! Calls that both front doors (gRPC and HTTP) make the same way, so that
-//! they answer the same: an aggregation of either kind, and a verification
-//! that reports its progress.
+//! they answer the same: an aggregation of either kind, a verification
+//! that reports its progress, and minting, revoking and listing viewer
+//! tokens.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -8,11 +9,16 @@ use std::sync::Arc;
 use ed25519_dalek::VerifyingKey;
 use stele_engine::query::{Histogram, Terms};
 use stele_engine::verify::{VerifyProgress, VerifyReport};
-use stele_engine::{ExactField, Log, Query};
+use stele_engine::{Error, Event, ExactField, Log, Query, Receipt, Record};
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::admin_service::recorded;
+use crate::audit::Note;
+use crate::auth::Role;
+use crate::context::{Context, Session};
 use crate::status::{blocking, to_status};
+use crate::tokens::{MintSpec, MintedToken};
 
 /// What an aggregation computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,4 +131,140 @@ pub fn verify(
         let _ = tx.blocking_send(last);
     });
     rx
+}
+
+/// What `_system` keeps of a token: never its secret or digest.
+fn token_note(token: &MintedToken) -> Note {
+    Note::default().with(
+        "token",
+        serde_json::json!({
+            "id": token.id,
+            "name": token.name,
+            "logs": token.logs,
+            "tenants": token.tenants,
+            "expires": stele_engine::event::format_time(token.expires_ns),
+        }),
+    )
+}
+
+/// Mints a viewer token for an admitted admin `session`, which needs the
+/// `admin` role on every log the token names; recorded in `_system`.
+///
+/// # Errors
+/// `PERMISSION_DENIED` (recorded), `INVALID_ARGUMENT` naming the field,
+/// the file's error.
+pub async fn mint_token(
+    ctx: &Context,
+    session: &Session,
+    spec: MintSpec,
+) -> Result<(MintedToken, String), Status> {
+    for log in &spec.logs {
+        ctx.authorize(session, Role::Admin, Some(log))?;
+    }
+    let minted = ctx
+        .auth
+        .minted
+        .mint(&spec, &session.caller.name, ctx.store.now_ns());
+    let note = minted
+        .as_ref()
+        .map(|(token, _)| token_note(token))
+        .unwrap_or_default();
+    recorded(ctx, session, None, minted, note).await
+}
+
+/// Revokes the token `id` for an admitted admin `session`, which needs the
+/// `admin` role on every log the token names; recorded in `_system`.
+///
+/// # Errors
+/// `NOT_FOUND`, `PERMISSION_DENIED` (recorded), the file's error.
+pub async fn revoke_token(
+    ctx: &Context,
+    session: &Session,
+    id: &str,
+) -> Result<MintedToken, Status> {
+    let token = ctx
+        .auth
+        .minted
+        .get(id)
+        .ok_or_else(|| Status::not_found(format!("no minted token `{id}`")))?;
+    for log in &token.logs {
+        ctx.authorize(session, Role::Admin, Some(log))?;
+    }
+    let revoked = ctx.auth.minted.revoke(id, ctx.store.now_ns());
+    recorded(ctx, session, None, revoked, token_note(&token)).await
+}
+
+/// The minted tokens whose every log the admitted admin `session`
+/// administers; recorded in `_system`.
+///
+/// # Errors
+/// The error of writing the record.
+pub async fn list_tokens(ctx: &Context, session: &Session) -> Result<Vec<MintedToken>, Status> {
+    let now = ctx.store.now_ns();
+    let tokens = ctx
+        .auth
+        .minted
+        .list()
+        .into_iter()
+        .filter(|t| {
+            now < t.expires_ns
+                && t.logs
+                    .iter()
+                    .all(|log| session.principal.authorize(Role::Admin, Some(log)).is_ok())
+        })
+        .collect();
+    recorded(ctx, session, None, Ok(tokens), Note::default()).await
+}
+
+/// The record `seq` of `log`, its decoded event and its receipt, as the
+/// admitted `session` may see it: for a caller limited to some tenants, a
+/// record of another tenant (or a redacted one, whose tenant is gone) is
+/// answered exactly as a seq the log does not hold, so that nothing about
+/// it leaks, and the attempt is recorded in `_system`.
+///
+/// # Errors
+/// `NOT_FOUND` or `OUT_OF_RANGE` as described; `DATA_LOSS` when the record
+/// does not decode; the engine's status.
+pub async fn record_for(
+    ctx: &Context,
+    session: &Session,
+    log: Arc<Log>,
+    seq: u64,
+) -> Result<(Record, Option<Event>, Receipt), Status> {
+    let name = log.name().to_string();
+    let read = blocking(move || {
+        let (record, receipt) = log.read_with_receipt(seq)?;
+        let event = record.event().map_err(|reason| Error::Corrupted {
+            file: log.dir().to_path_buf(),
+            offset: seq,
+            reason: format!("record {seq} does not decode: {reason}"),
+        })?;
+        Ok((record, event, receipt))
+    })
+    .await;
+    let Some(tenants) = session.principal.tenants() else {
+        return read;
+    };
+    let hidden = || {
+        Status::not_found(format!(
+            "log `{name}` has no record {seq} that token `{}` may see",
+            session.principal.name
+        ))
+    };
+    match read {
+        Ok(found) if session.principal.sees(found.1.as_ref()) => Ok(found),
+        Ok(_) => {
+            ctx.audit.auth_failure(
+                &session.caller,
+                session.method,
+                &Status::permission_denied(format!(
+                    "record {seq} of log `{name}` is not of the token's tenants ({})",
+                    tenants.join(", ")
+                )),
+            );
+            Err(hidden())
+        }
+        Err(status) if status.code() == tonic::Code::OutOfRange => Err(hidden()),
+        Err(status) => Err(status),
+    }
 }

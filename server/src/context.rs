@@ -52,7 +52,10 @@ impl Context {
         method: &'static str,
     ) -> Result<Session, Status> {
         let peer = request.remote_addr();
-        match self.auth.authenticate(request.metadata()) {
+        match self
+            .auth
+            .authenticate(request.metadata(), self.store.now_ns())
+        {
             Ok(principal) => Ok(Session {
                 caller: Caller {
                     name: principal.name.clone(),

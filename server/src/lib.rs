@@ -1,7 +1,8 @@
 //! `stele-server`: Stele's server, `steled`: gRPC and HTTP/JSON on one port.
 //!
 //! - [`config`]: the TOML file, flags and `STELE_*` variables.
-//! - [`auth`]: bearer tokens, roles and logs.
+//! - [`auth`]: bearer tokens, roles, logs and tenants; [`tokens`]: minted
+//!   viewer tokens.
 //! - [`context`]: what handlers share; admitting a caller.
 //! - [`audit`]: admin calls and auth failures in the `_system` log.
 //! - [`stele_service`], [`admin_service`]: the two gRPC services;
@@ -32,3 +33,4 @@ pub mod serve;
 pub mod status;
 pub mod stele_service;
 pub mod subscribe;
+pub mod tokens;

@@ -53,6 +53,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The minted tokens' file could not be read.
+    #[error("minted tokens: {0}")]
+    Tokens(String),
     /// The TLS files could not be read or used.
     #[error("TLS: {0}")]
     Tls(String),
@@ -131,7 +134,8 @@ pub async fn start_with(config: Config, options: StoreOptions) -> Result<Running
         addr: config.listen,
         source,
     })?;
-    let auth = Auth::new(&config.tokens);
+    let minted = crate::tokens::Minted::open(&config.data_dir).map_err(ServeError::Tokens)?;
+    let auth = Auth::new(&config.tokens, Arc::new(minted));
     if auth.is_open() {
         tracing::warn!(%addr, "no tokens configured: every caller has every role, so only loopback is served");
     }

@@ -27,8 +27,7 @@ use crate::calls::{self, Aggregated, Aggregation, Verified};
 use crate::context::{Context, Session};
 use crate::convert::{
     checkpoint_to_proto, event_from_proto, field_from_name, histogram_to_proto, receipt_to_proto,
-    record_parts_to_proto, record_to_proto, report_to_proto, selection_to_query, stats_to_proto,
-    terms_to_proto,
+    record_parts_to_proto, report_to_proto, selection_to_query, stats_to_proto, terms_to_proto,
 };
 use crate::status::{blocking, from_transport, invalid, retry_after, to_status};
 use crate::subscribe::{self, DEFAULT_HEARTBEAT, Delivery, MIN_HEARTBEAT, Plan, Start};
@@ -216,10 +215,12 @@ impl Stele for SteleService {
         &self,
         request: Request<v1::QueryRequest>,
     ) -> Result<Response<v1::QueryResponse>, Status> {
-        self.ctx
-            .admit(&request, "Query", Role::Read, Some(&request.get_ref().log))?;
+        let session =
+            self.ctx
+                .admit(&request, "Query", Role::Read, Some(&request.get_ref().log))?;
         let req = request.into_inner();
         let mut query = selection_to_query(req.selection)?;
+        session.principal.narrow(&mut query);
         query.order = match v1::Order::try_from(req.order) {
             Ok(v1::Order::Unspecified | v1::Order::NewestFirst) => Order::NewestFirst,
             Ok(v1::Order::OldestFirst) => Order::OldestFirst,
@@ -251,14 +252,15 @@ impl Stele for SteleService {
     ) -> Result<Response<v1::AggregateResponse>, Status> {
         use v1::aggregate_request::Kind;
         use v1::aggregate_response::Result as Answer;
-        self.ctx.admit(
+        let session = self.ctx.admit(
             &request,
             "Aggregate",
             Role::Read,
             Some(&request.get_ref().log),
         )?;
         let req = request.into_inner();
-        let query = selection_to_query(req.selection)?;
+        let mut query = selection_to_query(req.selection)?;
+        session.principal.narrow(&mut query);
         let top = |n: u32| if n == 0 { DEFAULT_TOP } else { n as usize };
         let what = match req.kind {
             None | Some(Kind::Count(_)) => Aggregation::Count,
@@ -307,14 +309,15 @@ impl Stele for SteleService {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         use v1::subscribe_request::Start as From;
         use v1::subscribe_response::Item;
-        self.ctx.admit(
+        let session = self.ctx.admit(
             &request,
             "Subscribe",
             Role::Read,
             Some(&request.get_ref().log),
         )?;
         let req = request.into_inner();
-        let query = selection_to_query(req.selection)?;
+        let mut query = selection_to_query(req.selection)?;
+        session.principal.narrow(&mut query);
         let heartbeat = match req.heartbeat_ms {
             0 => DEFAULT_HEARTBEAT,
             ms => std::time::Duration::from_millis(u64::from(ms)),
@@ -379,7 +382,7 @@ impl Stele for SteleService {
         &self,
         request: Request<v1::GetRecordRequest>,
     ) -> Result<Response<v1::GetRecordResponse>, Status> {
-        self.ctx.admit(
+        let session = self.ctx.admit(
             &request,
             "GetRecord",
             Role::Read,
@@ -387,9 +390,9 @@ impl Stele for SteleService {
         )?;
         let req = request.into_inner();
         let log = self.ctx.log(&req.log).await?;
-        let (record, receipt) = blocking(move || log.read_with_receipt(req.seq)).await?;
+        let (record, event, receipt) = calls::record_for(&self.ctx, &session, log, req.seq).await?;
         Ok(Response::new(v1::GetRecordResponse {
-            record: Some(record_to_proto(record, req.include_body)?),
+            record: Some(record_parts_to_proto(record, event, req.include_body)),
             receipt: Some(receipt_to_proto(&receipt, false)),
         }))
     }

@@ -136,13 +136,7 @@ pub async fn post_events(
     request: Request,
 ) -> Result<Json<Receipts>, ApiError> {
     let (parts, body) = request.into_parts();
-    admit(
-        &ctx,
-        &parts,
-        "POST /v1/logs/{log}/events",
-        Role::Append,
-        Some(&log),
-    )?;
+    admit(&ctx, &parts, "Append", Role::Append, Some(&log))?;
     let framing = Framing::of(&parts.headers)?;
     let gzip = gzipped(&parts.headers)?;
     let limit = ctx.limits.max_request_bytes;

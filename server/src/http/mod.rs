@@ -10,11 +10,13 @@
 //! - [`ingest`]: `POST /v1/logs/{log}/events`.
 //! - [`read`]: search, aggregations, records, checkpoints, verify.
 //! - [`tail`]: the live tail, as server-sent events.
+//! - [`tokens`]: minting, listing and revoking viewer tokens.
 
 pub mod error;
 pub mod ingest;
 pub mod read;
 pub mod tail;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
@@ -44,6 +46,8 @@ pub fn router(ctx: Context) -> Router {
         .route("/v1/logs/{log}/checkpoint", get(read::checkpoint))
         .route("/v1/logs/{log}/verify", get(read::verify))
         .route("/v1/logs/{log}/tail", get(tail::tail))
+        .route("/v1/tokens", post(tokens::mint).get(tokens::list))
+        .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(ctx)
@@ -51,7 +55,9 @@ pub fn router(ctx: Context) -> Router {
 
 /// Authenticates and authorizes an HTTP caller exactly as a gRPC one:
 /// `authorization: Bearer` and the peer address are read from the request
-/// the same way. `method` names the route in `_system`.
+/// the same way. `method` is the gRPC method the route stands for
+/// (`Query`, `MintToken`), so that `_system` names a call the same way
+/// whichever door it came through.
 ///
 /// # Errors
 /// `UNAUTHENTICATED` or `PERMISSION_DENIED`, recorded in `_system`.
@@ -120,6 +126,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
                 Status::invalid_argument(format!("query string: {reason}"))
             })?;
         Ok(Params(params))
+    }
+}
+
+/// A JSON request body, refused in the API's error shape (415 without a
+/// JSON `Content-Type`, 400 naming what does not parse).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(body)) => Ok(JsonBody(body)),
+            Err(JsonRejection::MissingJsonContentType(e)) => {
+                Err(ApiError::unsupported_media(e.body_text()))
+            }
+            Err(e) => Err(Status::invalid_argument(format!("body: {}", e.body_text())).into()),
+        }
     }
 }
 

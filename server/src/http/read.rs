@@ -164,14 +164,9 @@ pub async fn search(
     Params(params): Params<SearchParams>,
     parts: Parts,
 ) -> Result<Json<PageJson>, ApiError> {
-    admit(
-        &ctx,
-        &parts,
-        "GET /v1/logs/{log}/events",
-        Role::Read,
-        Some(&log),
-    )?;
-    let query = params.query(&ctx)?;
+    let session = admit(&ctx, &parts, "Query", Role::Read, Some(&log))?;
+    let mut query = params.query(&ctx)?;
+    session.principal.narrow(&mut query);
     let log = ctx.log(&log).await?;
     let page = blocking(move || log.search(&query)).await?;
     Ok(Json(PageJson {
@@ -331,15 +326,10 @@ pub async fn aggregate(
     Params(params): Params<AggregateParams>,
     parts: Parts,
 ) -> Result<Json<AggregateJson>, ApiError> {
-    admit(
-        &ctx,
-        &parts,
-        "GET /v1/logs/{log}/aggregate",
-        Role::Read,
-        Some(&log),
-    )?;
+    let session = admit(&ctx, &parts, "Aggregate", Role::Read, Some(&log))?;
     let what = params.aggregation()?;
-    let query = params.selection().query(&ctx)?;
+    let mut query = params.selection().query(&ctx)?;
+    session.principal.narrow(&mut query);
     let log = ctx.log(&log).await?;
     let empty = AggregateJson {
         count: None,
@@ -389,22 +379,13 @@ pub async fn get_record(
     PathParams(path): PathParams<RecordPath>,
     parts: Parts,
 ) -> Result<Json<RecordWithReceipt>, ApiError> {
-    admit(
-        &ctx,
-        &parts,
-        "GET /v1/logs/{log}/events/{seq}",
-        Role::Read,
-        Some(&path.log),
-    )?;
+    let session = admit(&ctx, &parts, "GetRecord", Role::Read, Some(&path.log))?;
     let seq: u64 = path
         .seq
         .parse()
         .map_err(|_| invalid("seq", format!("`{}` is not a record number", path.seq)))?;
     let log = ctx.log(&path.log).await?;
-    let (record, receipt) = blocking(move || log.read_with_receipt(seq)).await?;
-    let event = record.event().map_err(|reason| {
-        Status::data_loss(format!("record {} does not decode: {reason}", record.seq))
-    })?;
+    let (record, event, receipt) = calls::record_for(&ctx, &session, log, seq).await?;
     Ok(Json(RecordWithReceipt {
         record: RecordJson::new(&record, event),
         receipt: ReceiptJson::new(&receipt, false),
@@ -418,13 +399,7 @@ pub async fn checkpoint(
     LogName(log): LogName,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    admit(
-        &ctx,
-        &parts,
-        "GET /v1/logs/{log}/checkpoint",
-        Role::Read,
-        Some(&log),
-    )?;
+    admit(&ctx, &parts, "GetCheckpoint", Role::Read, Some(&log))?;
     let log = ctx.log(&log).await?;
     let checkpoint = blocking(move || log.checkpoint()).await?;
     Ok(Json(checkpoint).into_response())
@@ -450,13 +425,7 @@ pub async fn verify(
     Params(params): Params<VerifyParams>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    admit(
-        &ctx,
-        &parts,
-        "GET /v1/logs/{log}/verify",
-        Role::Read,
-        Some(&log),
-    )?;
+    admit(&ctx, &parts, "Verify", Role::Read, Some(&log))?;
     let range = params.from_seq..params.to_seq.unwrap_or(u64::MAX);
     if range.start > range.end {
         return Err(invalid("to_seq", "is before from_seq").into());

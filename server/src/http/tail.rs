@@ -50,13 +50,7 @@ pub async fn tail(
     Params(params): Params<TailParams>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    admit(
-        &ctx,
-        &parts,
-        "GET /v1/logs/{log}/tail",
-        Role::Read,
-        Some(&log),
-    )?;
+    let session = admit(&ctx, &parts, "Subscribe", Role::Read, Some(&log))?;
     let resume = match parts.headers.get("last-event-id") {
         None => None,
         Some(v) => Some(
@@ -76,7 +70,8 @@ pub async fn tail(
         )
         .into());
     }
-    let query = SearchParams::selection(params.q, params.since, params.until).query(&ctx)?;
+    let mut query = SearchParams::selection(params.q, params.since, params.until).query(&ctx)?;
+    session.principal.narrow(&mut query);
     let log = ctx.log(&log).await?;
     log.check_query(&query).map_err(to_status)?;
     let permit = ctx.subscribers.clone().try_acquire_owned().map_err(|_| {

@@ -8,55 +8,8 @@ use serde_json::{Value, json};
 use stele_proto::v1;
 use stele_server::auth::Role;
 
+use crate::common::http::{SseReader, builder, client, error_of, get_json, post_json, seqs_of};
 use crate::common::{TestServer, create_log, token};
-
-/// A client builder (reqwest on the workspace's one TLS provider).
-fn builder() -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-}
-
-/// A plain HTTP/1.1 client.
-fn client() -> reqwest::Client {
-    builder().build().unwrap()
-}
-
-/// `POST {endpoint}/v1/logs/{log}/events` with a JSON body.
-async fn post_json(server: &TestServer, log: &str, body: &Value) -> reqwest::Response {
-    client()
-        .post(format!("{}/v1/logs/{log}/events", server.endpoint))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The `error` object of an error answer, checking the shape.
-async fn error_of(response: reqwest::Response) -> (StatusCode, String, String) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    let error = &body["error"];
-    (
-        status,
-        error["code"].as_str().unwrap().to_string(),
-        error["message"].as_str().unwrap().to_string(),
-    )
-}
-
-/// The seqs of an append's receipts.
-async fn seqs_of(response: reqwest::Response) -> Vec<u64> {
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    body["receipts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            assert_eq!(r["leaf_hash"].as_str().unwrap().len(), 64);
-            r["seq"].as_u64().unwrap()
-        })
-        .collect()
-}
 
 /// The event stored at `seq`, read back over gRPC.
 async fn stored(server: &TestServer, log: &str, seq: u64) -> v1::Event {
@@ -349,17 +302,6 @@ async fn http_callers_need_the_same_tokens_as_grpc_ones() {
     );
 }
 
-/// `GET {endpoint}{path}` as JSON, asserting 200.
-async fn get_json(server: &TestServer, path: &str) -> Value {
-    let response = client()
-        .get(format!("{}{path}", server.endpoint))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.unwrap()
-}
-
 /// A log `audit` holding six events of three actors, an hour apart from
 /// 2026-12-01T00:00Z, searchable; returns their receipts.
 async fn six_events(server: &TestServer) -> Vec<Value> {
@@ -546,85 +488,16 @@ async fn a_record_with_its_receipt_a_checkpoint_and_a_streamed_verify() {
     assert_eq!(error_of(response).await.0, StatusCode::BAD_REQUEST);
 }
 
-/// A server-sent event: its type, id and data.
-#[derive(Debug)]
-struct Sse {
-    event: String,
-    id: String,
-    data: Value,
-}
-
-/// Reads server-sent events from a response.
-struct SseReader {
-    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
-}
-
-impl SseReader {
-    async fn open(server: &TestServer, query: &str, last_id: Option<&str>) -> SseReader {
-        let mut request = client().get(format!("{}/v1/logs/audit/tail?{query}", server.endpoint));
-        if let Some(id) = last_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        SseReader {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event, within 10 s.
-    async fn next(&mut self) -> Sse {
-        use futures::StreamExt;
-        let read = async {
-            loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    let mut sse = Sse {
-                        event: String::new(),
-                        id: String::new(),
-                        data: Value::Null,
-                    };
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("event: ") {
-                            sse.event = v.to_string();
-                        } else if let Some(v) = line.strip_prefix("id: ") {
-                            sse.id = v.to_string();
-                        } else if let Some(v) = line.strip_prefix("data: ") {
-                            sse.data = serde_json::from_str(v).unwrap();
-                        }
-                    }
-                    return sse;
-                }
-                let chunk = self.body.next().await.unwrap().unwrap();
-                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), read)
-            .await
-            .expect("an event within 10 s")
-    }
-
-    /// The next record event, skipping heartbeats.
-    async fn record(&mut self) -> Sse {
-        loop {
-            let sse = self.next().await;
-            if sse.event == "record" {
-                return sse;
-            }
-            assert_eq!(sse.event, "heartbeat", "{sse:?}");
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_tail_replays_follows_and_resumes_from_last_event_id() {
     let server = TestServer::open().await;
     six_events(&server).await;
-    let mut tail =
-        SseReader::open(&server, "q=actor:alice&from_seq=0&heartbeat_ms=100", None).await;
+    let mut tail = SseReader::open(
+        &server,
+        "/v1/logs/audit/tail?q=actor:alice&from_seq=0&heartbeat_ms=100",
+        None,
+    )
+    .await;
     let first = tail.next().await;
     assert_eq!(first.event, "heartbeat");
     assert_eq!(first.data["resume_seq"], 0);
@@ -647,11 +520,16 @@ async fn the_tail_replays_follows_and_resumes_from_last_event_id() {
     );
     // The connection drops; a new one resumes after the last record seen.
     drop(tail);
-    let mut resumed = SseReader::open(&server, "q=actor:alice&heartbeat_ms=100", Some(&b.id)).await;
+    let mut resumed = SseReader::open(
+        &server,
+        "/v1/logs/audit/tail?q=actor:alice&heartbeat_ms=100",
+        Some(&b.id),
+    )
+    .await;
     assert_eq!(resumed.next().await.data["resume_seq"], 4);
     assert_eq!(resumed.record().await.data["seq"], 7);
     // Without a start, the tail starts at the head.
-    let mut now = SseReader::open(&server, "heartbeat_ms=100", None).await;
+    let mut now = SseReader::open(&server, "/v1/logs/audit/tail?heartbeat_ms=100", None).await;
     assert_eq!(now.next().await.data["resume_seq"], 8);
 }
 
@@ -659,7 +537,12 @@ async fn the_tail_replays_follows_and_resumes_from_last_event_id() {
 async fn the_tail_takes_full_text_and_answers_as_search_does() {
     let server = TestServer::open().await;
     six_events(&server).await;
-    let mut tail = SseReader::open(&server, "q=number%20-T-2&from_seq=0", None).await;
+    let mut tail = SseReader::open(
+        &server,
+        "/v1/logs/audit/tail?q=number%20-T-2&from_seq=0",
+        None,
+    )
+    .await;
     let mut seqs = Vec::new();
     for _ in 0..5 {
         seqs.push(tail.record().await.data["seq"].as_u64().unwrap());

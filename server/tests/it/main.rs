@@ -11,5 +11,6 @@ mod compact_and_erase;
 mod http;
 mod retention;
 mod robustness;
+mod scopes;
 mod subscribe;
 mod tls;

@@ -1,6 +1,8 @@
 //! A server on an ephemeral port over a temporary data directory, and
 //! clients that talk to it, for the end-to-end tests.
 
+pub mod http;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
