@@ -39,6 +39,9 @@ pub struct Config {
     /// Bearer tokens. With none, the server accepts every call without a
     /// token, and so only listens on a loopback address.
     pub tokens: Vec<TokenConfig>,
+    /// GitHub webhooks: for each log that accepts them, the secret their
+    /// `X-Hub-Signature-256` is checked against.
+    pub github_webhooks: Vec<GithubWebhookConfig>,
     /// Request and subscription limits.
     pub limits: LimitsConfig,
     /// Idempotent retries.
@@ -64,6 +67,7 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             tls: None,
             tokens: Vec::new(),
+            github_webhooks: Vec::new(),
             limits: LimitsConfig::default(),
             dedup: DedupConfig::default(),
             block_cache_mib: 256,
@@ -96,6 +100,17 @@ pub struct TokenConfig {
     pub roles: Vec<Role>,
     /// The logs it may use: names, `prefix*` patterns, or `*` for all.
     pub logs: Vec<String>,
+}
+
+/// A log that accepts GitHub webhook deliveries
+/// (`POST /v1/logs/{log}/github`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubWebhookConfig {
+    /// The log the deliveries are appended to.
+    pub log: String,
+    /// The webhook's secret, as set in GitHub's webhook settings.
+    pub secret: String,
 }
 
 /// Size limits on requests and subscriptions.
@@ -361,6 +376,24 @@ impl Config {
                 return Err(ConfigError(format!(
                     "{at}.logs (token `{}`) is empty: name its logs, or `*` for all",
                     token.name
+                )));
+            }
+        }
+        let mut hooked = HashSet::new();
+        for (i, hook) in self.github_webhooks.iter().enumerate() {
+            let at = format!("github_webhooks[{i}]");
+            stele_engine::store::check_log_name(&hook.log)
+                .map_err(|e| ConfigError(format!("{at}.log: {e}")))?;
+            if !hooked.insert(hook.log.as_str()) {
+                return Err(ConfigError(format!(
+                    "{at}.log: `{}` has two webhook secrets",
+                    hook.log
+                )));
+            }
+            if hook.secret.len() < 16 {
+                return Err(ConfigError(format!(
+                    "{at}.secret (log `{}`) is shorter than 16 characters",
+                    hook.log
                 )));
             }
         }

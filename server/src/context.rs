@@ -2,6 +2,7 @@
 //! the limits and the shutdown signal; and the two checks every call starts
 //! with (who is calling, may they do this), which record their failures.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use stele_engine::{Appended, Event, Log, Store};
@@ -39,6 +40,8 @@ pub struct Context {
     pub shutdown: watch::Receiver<bool>,
     /// One permit per open subscription.
     pub subscribers: Arc<Semaphore>,
+    /// The GitHub webhook secret of each log that accepts deliveries.
+    pub github_secrets: Arc<HashMap<String, String>>,
 }
 
 impl Context {

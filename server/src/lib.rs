@@ -10,7 +10,8 @@
 //!   and the retention lock; [`rewrite_service`]: compaction and erasure.
 //! - [`subscribe`]: replay-then-follow subscriptions.
 //! - [`http`]: the HTTP/JSON API on the same port; [`calls`]: what the two
-//!   front doors call alike.
+//!   front doors call alike; [`github`]: GitHub webhook deliveries as
+//!   events.
 //! - [`convert`]: protobuf ⇄ engine types; [`status`]: errors ⇄ gRPC codes.
 //! - [`serve`]: binding, TLS, health, reflection, clean shutdown.
 //! - [`offline_verify`]: `steled verify`, with no server running.
@@ -25,6 +26,7 @@ pub mod calls;
 pub mod config;
 pub mod context;
 pub mod convert;
+pub mod github;
 pub mod http;
 pub mod offline_verify;
 pub mod retention_service;

@@ -147,6 +147,13 @@ pub async fn start_with(config: Config, options: StoreOptions) -> Result<Running
         limits: config.limits.clone(),
         shutdown: shutdown_rx.clone(),
         subscribers: Arc::new(Semaphore::new(config.limits.max_subscribers)),
+        github_secrets: Arc::new(
+            config
+                .github_webhooks
+                .iter()
+                .map(|hook| (hook.log.clone(), hook.secret.clone()))
+                .collect(),
+        ),
     };
     let limit = config.limits.max_request_bytes;
     let reflection = || {

@@ -156,7 +156,7 @@ pub async fn post_events(
 
 /// Reads the body, refusing it past `limit` bytes (before reading, when
 /// `Content-Length` says so).
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Status> {
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Status> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

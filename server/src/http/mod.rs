@@ -8,11 +8,13 @@
 //! JSON shape ([`error`]). `docs/api.md` lists the routes.
 //!
 //! - [`ingest`]: `POST /v1/logs/{log}/events`.
+//! - [`github`]: `POST /v1/logs/{log}/github`, GitHub webhook deliveries.
 //! - [`read`]: search, aggregations, records, checkpoints, verify.
 //! - [`tail`]: the live tail, as server-sent events.
 //! - [`tokens`]: minting, listing and revoking viewer tokens.
 
 pub mod error;
+pub mod github;
 pub mod ingest;
 pub mod read;
 pub mod tail;
@@ -42,6 +44,7 @@ pub fn router(ctx: Context) -> Router {
             post(ingest::post_events).get(read::search),
         )
         .route("/v1/logs/{log}/events/{seq}", get(read::get_record))
+        .route("/v1/logs/{log}/github", post(github::deliver))
         .route("/v1/logs/{log}/aggregate", get(read::aggregate))
         .route("/v1/logs/{log}/checkpoint", get(read::checkpoint))
         .route("/v1/logs/{log}/verify", get(read::verify))
