@@ -12,7 +12,10 @@
 //! - [`read`]: search, aggregations, records, checkpoints, verify.
 //! - [`tail`]: the live tail, as server-sent events.
 //! - [`tokens`]: minting, listing and revoking viewer tokens.
+//! - [`admin`]: logs, segments, retention and holds, transcoded to the
+//!   `Admin` service.
 
+pub mod admin;
 pub mod error;
 pub mod github;
 pub mod ingest;
@@ -39,6 +42,16 @@ use error::ApiError;
 /// `UNIMPLEMENTED`.
 pub fn router(ctx: Context) -> Router {
     Router::new()
+        .route("/v1/logs", get(admin::list_logs).post(admin::create_log))
+        .route("/v1/logs/{log}", get(admin::get_log))
+        .route("/v1/logs/{log}/segments", get(admin::list_segments))
+        .route("/v1/logs/{log}/seal", post(admin::seal))
+        .route("/v1/logs/{log}/retention", get(admin::get_retention))
+        .route("/v1/logs/{log}/archived", get(admin::list_archived))
+        .route(
+            "/v1/logs/{log}/holds",
+            post(admin::set_hold).delete(admin::lift_hold),
+        )
         .route(
             "/v1/logs/{log}/events",
             post(ingest::post_events).get(read::search),

@@ -570,3 +570,213 @@ async fn the_tail_takes_full_text_and_answers_as_search_does() {
         assert!(message.contains(field), "{query}: {message}");
     }
 }
+
+#[tokio::test]
+async fn admin_routes_answer_as_the_admin_service_does() {
+    let server = TestServer::with(|c| {
+        c.tokens = vec![
+            token(
+                "admin",
+                "admin-secret-0001",
+                &[Role::Admin, Role::Append, Role::Read],
+                &["*"],
+            ),
+            token("reader", "reader-secret-001", &[Role::Read], &["*"]),
+        ];
+    })
+    .await;
+    let call = |method: reqwest::Method, path: &str, secret: &str, body: Option<Value>| {
+        let mut request = client()
+            .request(method, format!("{}{path}", server.endpoint))
+            .bearer_auth(secret);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    use reqwest::Method;
+    let admin = "admin-secret-0001";
+    let created: Value = call(
+        Method::POST,
+        "/v1/logs",
+        admin,
+        Some(json!({"name": "audit", "policy": {"fsync": "always", "seal_max_records": "1000"}})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(created["name"], "audit");
+    assert_eq!(created["policy"]["fsync"], "always");
+    assert_eq!(created["policy"]["seal_max_records"], 1000);
+    let response = call(
+        Method::POST,
+        "/v1/logs/audit/events",
+        admin,
+        Some(json!({"action": "a.b"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let logs: Value = call(Method::GET, "/v1/logs", admin, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"audit"), "{logs}");
+    let info: Value = call(Method::GET, "/v1/logs/audit", admin, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["next_seq"], 1);
+    let sealed: Value = call(Method::POST, "/v1/logs/audit/seal", admin, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sealed["sealed"]["state"], "SEGMENT_STATE_SEALED",
+        "{sealed}"
+    );
+    let segments: Value = call(Method::GET, "/v1/logs/audit/segments", admin, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(segments["segments"][0]["records"], 1, "{segments}");
+    let hold: Value = call(
+        Method::POST,
+        "/v1/logs/audit/holds",
+        admin,
+        Some(json!({"reason": "litigation 2026-114"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(hold["reason"], "litigation 2026-114");
+    let retention: Value = call(Method::GET, "/v1/logs/audit/retention", admin, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        retention["holds"][0]["reason"], "litigation 2026-114",
+        "{retention}"
+    );
+    let lifted = call(
+        Method::DELETE,
+        "/v1/logs/audit/holds?reason=settled",
+        admin,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lifted.status(), StatusCode::OK);
+    let archived = call(Method::GET, "/v1/logs/audit/archived", admin, None)
+        .await
+        .unwrap();
+    assert_eq!(archived.status(), StatusCode::OK);
+
+    // The gRPC handler's checks and errors, in the HTTP shape.
+    let (status, code, _) = error_of(
+        call(
+            Method::GET,
+            "/v1/logs/audit/segments",
+            "reader-secret-001",
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "PERMISSION_DENIED")
+    );
+    let (status, _, message) = error_of(
+        call(
+            Method::POST,
+            "/v1/logs",
+            admin,
+            Some(json!({"name": "audit", "colour": 1})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("colour"), "{message}");
+    let (status, code, _) = error_of(
+        call(
+            Method::POST,
+            "/v1/logs",
+            admin,
+            Some(json!({"name": "audit"})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "ALREADY_EXISTS")
+    );
+    let (status, _, _) = error_of(
+        call(Method::GET, "/v1/logs/nope", admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Each call is in _system, as over gRPC.
+    let system = get_json_as(
+        &server,
+        "/v1/logs/_system/events?q=action:admin.*&limit=100",
+        admin,
+    )
+    .await;
+    let actions: Vec<&str> = system["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "admin.create_log",
+        "admin.seal",
+        "admin.set_hold",
+        "admin.lift_hold",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+/// `GET {endpoint}{path}` with a token, as JSON, once it answers 200.
+async fn get_json_as(server: &TestServer, path: &str, secret: &str) -> Value {
+    crate::common::eventually("answered", std::time::Duration::from_secs(10), || async {
+        let response = client()
+            .get(format!("{}{path}", server.endpoint))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap();
+        let value: Value = response.json().await.unwrap();
+        (value["records"].as_array().is_some_and(|r| r.len() >= 4)).then_some(value)
+    })
+    .await
+}
