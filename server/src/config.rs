@@ -42,6 +42,8 @@ pub struct Config {
     /// GitHub webhooks: for each log that accepts them, the secret their
     /// `X-Hub-Signature-256` is checked against.
     pub github_webhooks: Vec<GithubWebhookConfig>,
+    /// The HTTP/JSON API's settings.
+    pub http: HttpConfig,
     /// Request and subscription limits.
     pub limits: LimitsConfig,
     /// Idempotent retries.
@@ -68,6 +70,7 @@ impl Default for Config {
             tls: None,
             tokens: Vec::new(),
             github_webhooks: Vec::new(),
+            http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             dedup: DedupConfig::default(),
             block_cache_mib: 256,
@@ -100,6 +103,15 @@ pub struct TokenConfig {
     pub roles: Vec<Role>,
     /// The logs it may use: names, `prefix*` patterns, or `*` for all.
     pub logs: Vec<String>,
+}
+
+/// Settings of the HTTP/JSON API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Origins whose web pages may call the API from a browser (CORS):
+    /// `https://app.example.com`, or `*` for any; none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// A log that accepts GitHub webhook deliveries
@@ -397,6 +409,17 @@ impl Config {
                 )));
             }
         }
+        for (i, origin) in self.http.cors_origins.iter().enumerate() {
+            let valid = origin == "*"
+                || ((origin.starts_with("https://") || origin.starts_with("http://"))
+                    && !origin.ends_with('/')
+                    && origin.parse::<tonic::codegen::http::HeaderValue>().is_ok());
+            if !valid {
+                return Err(ConfigError(format!(
+                    "http.cors_origins[{i}]: `{origin}` is not an origin such as https://app.example.com (scheme and host, no path), or *"
+                )));
+            }
+        }
         if let Some(tls) = &self.tls {
             for (what, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
                 if !path.is_file() {
@@ -546,6 +569,46 @@ mod tests {
                 path: "/srv/archive".into()
             }
         );
+    }
+
+    #[test]
+    fn webhooks_and_cors_origins_are_checked() {
+        let config: Config = toml::from_str(
+            r#"
+            [http]
+            cors_origins = ["https://console.example.com", "*"]
+            [[github_webhooks]]
+            log = "ci-audit"
+            secret = "0123456789abcdef0123"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        for (toml, says) in [
+            (
+                "[http]\ncors_origins = [\"console.example.com\"]",
+                "http.cors_origins[0]",
+            ),
+            (
+                "[http]\ncors_origins = [\"https://a.example/\"]",
+                "http.cors_origins[0]",
+            ),
+            (
+                "[[github_webhooks]]\nlog = \"ci\"\nsecret = \"short\"",
+                "github_webhooks[0].secret",
+            ),
+            (
+                "[[github_webhooks]]\nlog = \"Bad Name\"\nsecret = \"0123456789abcdef\"",
+                "github_webhooks[0].log",
+            ),
+        ] {
+            let err = toml::from_str::<Config>(toml)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::admin_service::AdminService;
 use crate::context::Context;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{LogName, Params};
 use crate::status::invalid;
 
@@ -108,6 +108,17 @@ where
 }
 
 /// `GET /v1/logs`: every log the token may see, with its facts.
+#[utoipa::path(
+    get,
+    path = "/v1/logs",
+    tag = "admin",
+    summary = "ListLogs: every log the token may see",
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn list_logs(State(ctx): State<Context>, parts: Parts) -> Result<Json<Value>, ApiError> {
     let json = body_object(&Bytes::new(), &[])?;
     transcode(
@@ -122,6 +133,18 @@ pub async fn list_logs(State(ctx): State<Context>, parts: Parts) -> Result<Json<
 
 /// `POST /v1/logs`: creates a log; the body is a `CreateLogRequest`
 /// (`{"name": "audit", "policy": {…}}`).
+#[utoipa::path(
+    post,
+    path = "/v1/logs",
+    tag = "admin",
+    summary = "CreateLog: a log with a policy",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The gRPC request in proto3 JSON (field names as in the .proto)"),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn create_log(
     State(ctx): State<Context>,
     parts: Parts,
@@ -139,6 +162,18 @@ pub async fn create_log(
 }
 
 /// `GET /v1/logs/{log}`: one log's facts.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}",
+    tag = "admin",
+    summary = "GetLog: one log's facts",
+    params(("log" = String, Path, description = "The log")),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn get_log(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -156,6 +191,18 @@ pub async fn get_log(
 }
 
 /// `GET /v1/logs/{log}/segments`: its segments, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/segments",
+    tag = "admin",
+    summary = "ListSegments: its segments, oldest first",
+    params(("log" = String, Path, description = "The log")),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn list_segments(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -173,6 +220,18 @@ pub async fn list_segments(
 }
 
 /// `POST /v1/logs/{log}/seal`: seals the active segment now.
+#[utoipa::path(
+    post,
+    path = "/v1/logs/{log}/seal",
+    tag = "admin",
+    summary = "Seal: seal the active segment now",
+    params(("log" = String, Path, description = "The log")),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn seal(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -191,6 +250,18 @@ pub async fn seal(
 
 /// `GET /v1/logs/{log}/retention`: policy, lock, holds, anchor, archived
 /// segments and what applying the policy now would do.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/retention",
+    tag = "admin",
+    summary = "GetRetention: policy, lock, holds, anchor, plan",
+    params(("log" = String, Path, description = "The log")),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn get_retention(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -208,6 +279,18 @@ pub async fn get_retention(
 }
 
 /// `GET /v1/logs/{log}/archived`: its archived segments.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/archived",
+    tag = "admin",
+    summary = "ListArchived: its archived segments",
+    params(("log" = String, Path, description = "The log")),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn list_archived(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -226,6 +309,19 @@ pub async fn list_archived(
 
 /// `POST /v1/logs/{log}/holds`: sets a legal hold; the body is
 /// `{"reason": "…"}`, with `"segment": <first seq>` for one segment.
+#[utoipa::path(
+    post,
+    path = "/v1/logs/{log}/holds",
+    tag = "admin",
+    summary = "SetHold: a legal hold on the log or a segment",
+    params(("log" = String, Path, description = "The log")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The gRPC request in proto3 JSON (field names as in the .proto)"),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn set_hold(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -244,7 +340,8 @@ pub async fn set_hold(
 }
 
 /// The hold `DELETE /v1/logs/{log}/holds` lifts.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LiftParams {
     /// The segment's first seq; absent for the log's hold.
@@ -255,6 +352,18 @@ pub struct LiftParams {
 }
 
 /// `DELETE /v1/logs/{log}/holds?reason=…[&segment=…]`: lifts a legal hold.
+#[utoipa::path(
+    delete,
+    path = "/v1/logs/{log}/holds",
+    tag = "admin",
+    summary = "LiftHold: lift a legal hold",
+    params(("log" = String, Path, description = "The log"), LiftParams),
+    responses(
+        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn lift_hold(
     State(ctx): State<Context>,
     LogName(log): LogName,

@@ -67,15 +67,20 @@ impl ApiError {
 }
 
 /// The body of every error answer.
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Debug, Serialize)]
-struct ErrorDetail<'a> {
+/// What went wrong, and what to do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// The gRPC code (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, …).
     code: &'static str,
+    /// What is wrong, naming the field, log, limit or file.
     message: &'a str,
+    /// Seconds to wait before retrying, when a retry later will succeed.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_secs: Option<u32>,
 }

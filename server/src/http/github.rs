@@ -19,7 +19,7 @@ use crate::audit::Caller;
 use crate::context::Context;
 use crate::github::{self, Delivery, Refused};
 use crate::http::LogName;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::ingest::{Receipts, read_body};
 use crate::status::invalid;
 
@@ -35,6 +35,27 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 }
 
 /// The handler.
+#[utoipa::path(
+    post,
+    path = "/v1/logs/{log}/github",
+    tag = "webhooks",
+    summary = "A GitHub webhook delivery, authenticated by X-Hub-Signature-256",
+    params(
+        ("log" = String, Path, description = "A log with a [[github_webhooks]] secret"),
+        ("X-GitHub-Event" = String, Header, description = "The event type"),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery's GUID: the event id"),
+        ("X-Hub-Signature-256" = String, Header, description = "sha256=<HMAC-SHA256 of the body with the log's secret>"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "GitHub's payload"),
+    responses(
+        (status = 200, description = "Stored (or, for `ping`, answered)", body = Receipts),
+        (status = 400, body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature; recorded in _system", body = ErrorBody),
+        (status = 403, description = "The log takes no GitHub webhooks", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn deliver(
     State(ctx): State<Context>,
     LogName(log): LogName,

@@ -24,7 +24,7 @@ use tonic::Status;
 
 use crate::auth::Role;
 use crate::context::Context;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{LogName, admit};
 use crate::status::{invalid, over_limit};
 
@@ -83,7 +83,7 @@ fn gzipped(headers: &HeaderMap) -> Result<bool, ApiError> {
 }
 
 /// One receipt as the HTTP API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReceiptJson {
     /// The record's seq.
     pub seq: u64,
@@ -110,7 +110,7 @@ impl ReceiptJson {
 }
 
 /// The answer to an append.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Receipts {
     /// One per event, in the batch's order.
     pub receipts: Vec<ReceiptJson>,
@@ -130,6 +130,28 @@ impl From<&Appended> for Receipts {
 }
 
 /// The handler.
+#[utoipa::path(
+    post,
+    path = "/v1/logs/{log}/events",
+    tag = "events",
+    summary = "Append one event, an array, or JSON Lines, as one atomic batch",
+    params(("log" = String, Path, description = "The log")),
+    request_body(
+        content(
+            (serde_json::Value = "application/json"),
+            (String = "application/x-ndjson"),
+        ),
+        description = "One event or an array of events (application/json), or one event per line (application/x-ndjson), in the JSON form of docs/api.md#event; may be gzip-encoded (Content-Encoding: gzip)",
+    ),
+    responses(
+        (status = 200, description = "Every event stored, durable", body = Receipts),
+        (status = 400, description = "A bad event, naming its index and field; nothing stored", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, description = "Over limits.max_request_bytes", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 507, description = "The data disk is full; Retry-After", body = ErrorBody),
+    ),
+)]
 pub async fn post_events(
     State(ctx): State<Context>,
     LogName(log): LogName,

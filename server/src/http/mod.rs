@@ -14,11 +14,13 @@
 //! - [`tokens`]: minting, listing and revoking viewer tokens.
 //! - [`admin`]: logs, segments, retention and holds, transcoded to the
 //!   `Admin` service.
+//! - [`openapi`]: the OpenAPI document, `GET /v1/openapi.json`.
 
 pub mod admin;
 pub mod error;
 pub mod github;
 pub mod ingest;
+pub mod openapi;
 pub mod read;
 pub mod tail;
 pub mod tokens;
@@ -37,11 +39,13 @@ use crate::auth::Role;
 use crate::context::{Context, Session};
 use error::ApiError;
 
-/// The HTTP routes over the shared context. A request that matches none is
+/// The HTTP routes over the shared context, answering browsers of
+/// `cors_origins` (none when empty). A request that matches none is
 /// answered 404 in the API's error shape, or, when it is gRPC, with gRPC's
 /// `UNIMPLEMENTED`.
-pub fn router(ctx: Context) -> Router {
-    Router::new()
+pub fn router(ctx: Context, cors_origins: &[String]) -> Router {
+    let routes = Router::new()
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/v1/logs", get(admin::list_logs).post(admin::create_log))
         .route("/v1/logs/{log}", get(admin::get_log))
         .route("/v1/logs/{log}/segments", get(admin::list_segments))
@@ -66,7 +70,38 @@ pub fn router(ctx: Context) -> Router {
         .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .with_state(ctx)
+        .with_state(ctx);
+    match cors(cors_origins) {
+        Some(layer) => routes.layer(layer),
+        None => routes,
+    }
+}
+
+/// The CORS answer for `origins` (checked by the configuration): the
+/// routes' methods, and the headers a browser client sends.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::CONTENT_ENCODING,
+                HeaderName::from_static("last-event-id"),
+            ])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
 }
 
 /// Authenticates and authorizes an HTTP caller exactly as a gRPC one:

@@ -26,7 +26,7 @@ use crate::auth::Role;
 use crate::calls::{self, Aggregated, Aggregation, Verified};
 use crate::context::Context;
 use crate::convert::field_from_name;
-use crate::http::error::{ApiError, error_json};
+use crate::http::error::{ApiError, ErrorBody, error_json};
 use crate::http::ingest::ReceiptJson;
 use crate::http::{LogName, Params, PathParams, admit};
 use crate::status::{blocking, invalid};
@@ -34,7 +34,7 @@ use crate::status::{blocking, invalid};
 /// A record as the HTTP API shows it: the event's JSON form with `seq` and
 /// `ingest_time` beside its fields, and `redacted: true` once erased (the
 /// same form as `stele query --output json`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordJson {
     /// Position in the log.
     pub seq: u64,
@@ -43,8 +43,10 @@ pub struct RecordJson {
     /// True when the body was erased.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub redacted: bool,
-    /// The event; absent once redacted.
+    /// The event's fields (docs/api.md#event), beside `seq` and
+    /// `ingest_time`; absent once redacted.
     #[serde(flatten)]
+    #[schema(value_type = Option<Object>)]
     pub event: Option<Event>,
 }
 
@@ -61,7 +63,7 @@ impl RecordJson {
 }
 
 /// What a search or aggregation touched.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct StatsJson {
     snapshot: u64,
     segments_searched: usize,
@@ -79,7 +81,8 @@ impl From<&SearchStats> for StatsJson {
 }
 
 /// The selection every read route takes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// The query language of `docs/query.md`.
@@ -149,7 +152,7 @@ impl SearchParams {
 }
 
 /// One page of a search.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageJson {
     records: Vec<RecordJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,6 +161,18 @@ pub struct PageJson {
 }
 
 /// `GET /v1/logs/{log}/events`: the matching events, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/events",
+    tag = "events",
+    summary = "Search: full text and exact fields (docs/query.md), newest first",
+    params(("log" = String, Path, description = "The log"), SearchParams),
+    responses(
+        (status = 200, body = PageJson),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn search(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -181,7 +196,8 @@ pub async fn search(
 }
 
 /// The parameters of `GET /v1/logs/{log}/aggregate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AggregateParams {
     #[serde(default)]
@@ -240,7 +256,7 @@ impl AggregateParams {
 }
 
 /// Top values of a field.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TermsJson {
     top: Vec<TermCount>,
     other: u64,
@@ -248,7 +264,7 @@ struct TermsJson {
     total: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TermCount {
     value: String,
     count: u64,
@@ -270,7 +286,7 @@ impl From<Terms> for TermsJson {
 }
 
 /// Counts over time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct HistogramJson {
     interval_ns: i64,
     buckets: Vec<BucketJson>,
@@ -279,7 +295,7 @@ struct HistogramJson {
     total: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct BucketJson {
     start: String,
     count: u64,
@@ -307,7 +323,7 @@ impl From<Histogram> for HistogramJson {
 }
 
 /// An aggregation's answer: exactly one of `count`, `terms`, `histogram`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AggregateJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<u64>,
@@ -320,6 +336,18 @@ pub struct AggregateJson {
 
 /// `GET /v1/logs/{log}/aggregate`: a count, the top values of a field
 /// (`count_by`), or a date histogram (`interval`, optionally `split`).
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/aggregate",
+    tag = "events",
+    summary = "Count, top values of a field, or a date histogram",
+    params(("log" = String, Path, description = "The log"), AggregateParams),
+    responses(
+        (status = 200, body = AggregateJson),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn aggregate(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -367,13 +395,28 @@ pub struct RecordPath {
 }
 
 /// A record and its receipt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordWithReceipt {
     record: RecordJson,
     receipt: ReceiptJson,
 }
 
 /// `GET /v1/logs/{log}/events/{seq}`: one record, with its receipt.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/events/{seq}",
+    tag = "events",
+    summary = "One record and its receipt",
+    params(
+        ("log" = String, Path, description = "The log"),
+        ("seq" = u64, Path, description = "The record's seq"),
+    ),
+    responses(
+        (status = 200, body = RecordWithReceipt),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn get_record(
     State(ctx): State<Context>,
     PathParams(path): PathParams<RecordPath>,
@@ -394,6 +437,18 @@ pub async fn get_record(
 
 /// `GET /v1/logs/{log}/checkpoint`: a checkpoint of the log as it is now,
 /// signed by the server's key (the JSON form `stele checkpoint` saves).
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/checkpoint",
+    tag = "proofs",
+    summary = "A signed checkpoint of the log as it is now",
+    params(("log" = String, Path, description = "The log")),
+    responses(
+        (status = 200, description = "log, log_id, size, head, time, public_key, signature (hex)", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn checkpoint(
     State(ctx): State<Context>,
     LogName(log): LogName,
@@ -406,7 +461,8 @@ pub async fn checkpoint(
 }
 
 /// The range `GET /v1/logs/{log}/verify` checks.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyParams {
     /// First seq (0).
@@ -419,6 +475,18 @@ pub struct VerifyParams {
 /// `GET /v1/logs/{log}/verify`: checks the hash chain, the segment files
 /// and the signed checkpoints, streaming JSON Lines: `{"progress": …}` as
 /// segments are done, then `{"result": …}` (or `{"error": …}`).
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/verify",
+    tag = "proofs",
+    summary = "Verify the chain, segments and checkpoints, streamed as JSON Lines",
+    params(("log" = String, Path, description = "The log"), VerifyParams),
+    responses(
+        (status = 200, description = "`progress` lines, then one `result` (or `error`) line", content_type = "application/x-ndjson", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn verify(
     State(ctx): State<Context>,
     LogName(log): LogName,

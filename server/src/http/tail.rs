@@ -19,14 +19,15 @@ use tonic::Status;
 
 use crate::auth::Role;
 use crate::context::Context;
-use crate::http::error::{ApiError, error_json};
+use crate::http::error::{ApiError, ErrorBody, error_json};
 use crate::http::read::{RecordJson, SearchParams};
 use crate::http::{LogName, Params, admit};
 use crate::status::{invalid, to_status};
 use crate::subscribe::{self, DEFAULT_HEARTBEAT, Delivery, MIN_HEARTBEAT, Plan, Start};
 
 /// The parameters of the tail.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TailParams {
     /// The query language of `docs/query.md`; with full text, records
@@ -44,6 +45,23 @@ pub struct TailParams {
 }
 
 /// The handler.
+#[utoipa::path(
+    get,
+    path = "/v1/logs/{log}/tail",
+    tag = "events",
+    summary = "Live tail as server-sent events; resumes from Last-Event-ID",
+    params(
+        ("log" = String, Path, description = "The log"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last id received: resume after it"),
+        TailParams,
+    ),
+    responses(
+        (status = 200, description = "`record`, `heartbeat` and `error` events; each id is the seq to resume from", content_type = "text/event-stream", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "limits.max_subscribers tails and subscriptions are open", body = ErrorBody),
+    ),
+)]
 pub async fn tail(
     State(ctx): State<Context>,
     LogName(log): LogName,

@@ -14,13 +14,13 @@ use stele_engine::event::format_time;
 use crate::auth::Role;
 use crate::calls;
 use crate::context::Context;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::{JsonBody, PathParams, admit};
 use crate::status::invalid;
 use crate::tokens::{MintSpec, MintedToken};
 
 /// What `POST /v1/tokens` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintBody {
     /// A name for the token.
@@ -35,7 +35,7 @@ pub struct MintBody {
 }
 
 /// A minted token as the API shows it: never its secret or digest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenJson {
     id: String,
     name: String,
@@ -61,13 +61,24 @@ impl From<MintedToken> for TokenJson {
 }
 
 /// The answer to a mint: the token, and its secret, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Minted {
     token: TokenJson,
     secret: String,
 }
 
 /// `POST /v1/tokens`.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    summary = "Mint a read-only viewer token for some logs and tenants",
+    request_body = MintBody,
+    responses(
+        (status = 201, description = "The token, and its secret (shown once)", body = Minted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ),
+)]
 pub async fn mint(
     State(ctx): State<Context>,
     parts: Parts,
@@ -99,12 +110,19 @@ pub async fn mint(
 }
 
 /// The answer to a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     tokens: Vec<TokenJson>,
 }
 
 /// `GET /v1/tokens`.
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    tag = "tokens",
+    summary = "The viewer tokens whose logs the caller administers",
+    responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+)]
 pub async fn list(State(ctx): State<Context>, parts: Parts) -> Result<Json<Tokens>, ApiError> {
     let session = admit(&ctx, &parts, "ListTokens", Role::Admin, None)?;
     let tokens = calls::list_tokens(&ctx, &session).await?;
@@ -120,6 +138,17 @@ pub struct TokenPath {
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes it at once; answers the token revoked.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    tag = "tokens",
+    summary = "Revoke a viewer token at once",
+    params(("id" = String, Path, description = "The token's id")),
+    responses(
+        (status = 200, body = TokenJson),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     State(ctx): State<Context>,
     PathParams(path): PathParams<TokenPath>,

@@ -780,3 +780,130 @@ async fn get_json_as(server: &TestServer, path: &str, secret: &str) -> Value {
     })
     .await
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_routes_the_server_answers() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let doc = get_json(&server, "/v1/openapi.json").await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{log}", "audit")
+            .replace("{seq}", "0")
+            .replace("{id}", "vt_none");
+        for method in item.as_object().unwrap().keys() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let operation = &item[method];
+            assert!(
+                operation["summary"].is_string(),
+                "{method} {path} has a summary"
+            );
+            assert!(
+                operation["responses"].as_object().unwrap().len() >= 2,
+                "{method} {path}"
+            );
+            let response = client()
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    format!("{}{concrete}", server.endpoint),
+                )
+                .header("content-type", "application/json")
+                .body("{}")
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            // The tail streams: its head is enough.
+            if status == StatusCode::OK && path.ends_with("/tail") {
+                operations += 1;
+                continue;
+            }
+            let text = response.text().await.unwrap_or_default();
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && !text.contains("no route for"),
+                "{method} {path} is documented but not served: {status} {text}"
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(
+        operations,
+        20,
+        "every route is documented: {:?}",
+        paths.keys()
+    );
+    // Answers have the documented shape.
+    let receipts = &doc["components"]["schemas"]["Receipts"]["properties"];
+    assert!(receipts.get("receipts").is_some(), "{receipts}");
+    let page = &doc["components"]["schemas"]["PageJson"]["properties"];
+    for key in ["records", "stats"] {
+        assert!(page.get(key).is_some(), "{page}");
+    }
+    let error = &doc["components"]["schemas"]["ErrorDetail"]["properties"];
+    for key in ["code", "message", "retry_after_secs"] {
+        assert!(error.get(key).is_some(), "{error}");
+    }
+    let body = seqs_of(post_json(&server, "audit", &json!({"action": "a.b"})).await).await;
+    assert_eq!(body, [0]);
+}
+
+#[tokio::test]
+async fn browsers_of_configured_origins_may_call_the_api() {
+    let server =
+        TestServer::with(|c| c.http.cors_origins = vec!["https://console.example.com".into()])
+            .await;
+    create_log(&server, None, "audit").await;
+    let url = format!("{}/v1/logs/audit/events", server.endpoint);
+    let preflight = |origin: &str| {
+        client()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://console.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let get = client()
+        .get(&url)
+        .header("origin", "https://console.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    assert_eq!(
+        get.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    // Without the setting, no CORS headers at all.
+    let plain = TestServer::open().await;
+    create_log(&plain, None, "audit").await;
+    let get = client()
+        .get(format!("{}/v1/logs/audit/events", plain.endpoint))
+        .header("origin", "https://console.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(get.headers().get("access-control-allow-origin").is_none());
+}
