@@ -6,7 +6,8 @@
 //!     [--endpoint URL] [--token T] [--ca-cert PEM] [--log NAME] [--fsync POLICY] \
 //!     [--connections N] [--in-flight N] [--batch N] [--rate EVENTS_PER_S] \
 //!     [--duration S | --events N] [--queries-per-sec Q] [--subscribers S] \
-//!     [--seed N] [--profile standard|rich] [--freshness] [--sizes] [--json PATH]
+//!     [--seed N] [--profile standard|rich] [--protocol grpc|http] [--freshness] \
+//!     [--sizes] [--json PATH]
 //! ```
 //!
 //! It creates the log when it is missing (`Admin.CreateLog`), opens the
@@ -19,7 +20,10 @@
 //! `--freshness` adds a searcher that times each acknowledged batch until a
 //! search sees it, and the whole run until everything is searchable;
 //! `--sizes` seals the log at the end and reports its segment and index
-//! bytes per record. The figures are
+//! bytes per record. `--protocol http` appends over the HTTP/JSON API
+//! instead (`POST /v1/logs/{log}/events`, a JSON array per batch, up to
+//! `--in-flight` requests outstanding per connection), to compare the two
+//! front doors. The figures are
 //! printed as a table on stdout and written as JSON with `--json`. It exits
 //! 1 when it cannot reach the server or when anything failed (a refused
 //! batch, a failed call, a subscriber that missed a record), 2 on bad flags.
@@ -37,6 +41,7 @@ use stele_benches::Profile;
 use stele_benches::load::append::{self, AppendPlan, AppendStats};
 use stele_benches::load::connect::{AdminApi, Target};
 use stele_benches::load::freshness;
+use stele_benches::load::http_append::{self, HttpTarget};
 use stele_benches::load::query::{self, QueryPlan};
 use stele_benches::load::report::Report;
 use stele_benches::load::sizes;
@@ -113,6 +118,10 @@ struct Args {
     /// or rich (about 725, nested details on every event).
     #[arg(long, default_value = "standard")]
     profile: Profile,
+    /// How the appenders send: grpc (AppendStream) or http (POST of JSON
+    /// arrays to the HTTP/JSON API on the same port).
+    #[arg(long, default_value = "grpc", value_parser = ["grpc", "http"])]
+    protocol: String,
     /// Also run a searcher that polls the log and times, for every
     /// acknowledged batch, how long until a search sees it.
     #[arg(long)]
@@ -124,6 +133,32 @@ struct Args {
     /// Also write the figures as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+/// One appending connection, over either front door.
+enum Appender {
+    Grpc(stele_benches::load::connect::SteleApi),
+    Http(HttpTarget),
+}
+
+/// An HTTP client of its own (a connection pool of its own) for one
+/// appending connection.
+fn http_target(args: &Args) -> Result<HttpTarget, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(args.in_flight as usize);
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cert =
+            reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    Ok(HttpTarget {
+        client: builder.build().map_err(|e| e.to_string())?,
+        endpoint: args.endpoint.trim_end_matches('/').to_string(),
+        token: args.token.clone(),
+    })
 }
 
 /// A finite number of seconds above 0.
@@ -184,9 +219,17 @@ async fn run(args: &Args) -> Result<Report, String> {
     let seeds: Vec<u64> = (0..args.connections)
         .map(|i| args.seed.wrapping_add(u64::from(i)))
         .collect();
+    let http = args.protocol == "http";
+    if http && args.subscribers > 0 {
+        return Err("--subscribers measures lag from stamps that only the gRPC appenders send: use --protocol grpc".into());
+    }
     let mut appenders = Vec::with_capacity(connections);
     for _ in 0..connections {
-        appenders.push(target.stele(target.connect().await?));
+        appenders.push(if http {
+            Appender::Http(http_target(args)?)
+        } else {
+            Appender::Grpc(target.stele(target.connect().await?))
+        });
     }
     let errors = Arc::new(ErrorPrinter::default());
     let (phase_tx, phase_rx) = watch::channel(Phase::Appending);
@@ -231,9 +274,10 @@ async fn run(args: &Args) -> Result<Report, String> {
     });
 
     eprintln!(
-        "stele-load: appending to `{}` at {} over {connections} connections ({}), {} in flight of {} events each, {}",
+        "stele-load: appending to `{}` at {} over {connections} {} connections ({}), {} in flight of {} events each, {}",
         args.log,
         target.uri(),
+        args.protocol,
         match args.events {
             Some(events) => format!("{events} events"),
             None => format!("{} s", args.duration),
@@ -284,7 +328,14 @@ async fn run(args: &Args) -> Result<Report, String> {
                 profile: args.profile,
                 acks: acks.clone(),
             };
-            tokio::spawn(append::run(client, plan, Arc::clone(&errors)))
+            match client {
+                Appender::Grpc(client) => {
+                    tokio::spawn(append::run(client, plan, Arc::clone(&errors)))
+                }
+                Appender::Http(target) => {
+                    tokio::spawn(http_append::run(target, plan, Arc::clone(&errors)))
+                }
+            }
         })
         .collect();
     let mut appended = AppendStats::new();

@@ -20,6 +20,7 @@ pub mod append;
 pub mod connect;
 pub mod convert;
 pub mod freshness;
+pub mod http_append;
 pub mod query;
 pub mod report;
 pub mod sizes;
