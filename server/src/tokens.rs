@@ -38,6 +38,12 @@ pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 /// (secret scanners, logs).
 const SECRET_PREFIX: &str = "stele_vt_";
 
+/// Whether `secret` has the form of a minted token's (whether or not it
+/// is one).
+pub fn is_minted_secret(secret: &str) -> bool {
+    secret.starts_with(SECRET_PREFIX)
+}
+
 /// A minted token as stored (and listed): everything but its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MintedToken {

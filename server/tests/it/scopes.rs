@@ -507,3 +507,66 @@ async fn minting_is_checked_and_limited_to_the_logs_the_admin_administers() {
     assert!(info.expires_ns - info.created_ns == 60_000_000_000);
     assert!(minted.secret.starts_with("stele_vt_"));
 }
+
+#[tokio::test]
+async fn a_revoked_token_gets_nothing_even_from_a_server_without_tokens() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let (status, minted) = call(
+        &server,
+        Method::POST,
+        "/v1/tokens",
+        None,
+        Some(json!({"name": "acme", "logs": ["audit"], "tenants": ["acme"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = minted["secret"].as_str().unwrap();
+    let id = minted["token"]["id"].as_str().unwrap();
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        "/v1/logs/audit/events",
+        Some(secret),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        "/v1/logs/billing/events",
+        Some(secret),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "its limits hold on an open server"
+    );
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        &format!("/v1/tokens/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        "/v1/logs/audit/events",
+        Some(secret),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "not anonymous");
+    let (status, _) = call(&server, Method::GET, "/v1/logs/audit/events", None, None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "without a token, anonymous as before"
+    );
+}
