@@ -490,6 +490,12 @@ impl Log {
         w.offset += batch.frame.len() as u64;
         w.next_seq += batch.slots.len() as u64;
         w.head = prev;
+        {
+            let mut tree = self.tree.lock();
+            for receipt in &receipts {
+                tree.push(receipt.leaf_hash);
+            }
+        }
         w.active.push(&entries, &batch.stats, w.offset);
         if self.policy.fsync != FsyncPolicy::Always {
             self.visible.advance(w.next_seq);

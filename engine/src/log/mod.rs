@@ -44,6 +44,7 @@ pub mod retention;
 pub mod seal;
 pub mod search;
 pub mod sync;
+pub mod tree;
 pub mod visible;
 
 use std::path::{Path, PathBuf};
@@ -232,6 +233,8 @@ pub struct Log {
     frames: append::FramePool,
     index: LogIndex,
     dedup: Dedup,
+    /// The Merkle tree over the leaf hashes; the writer extends it.
+    tree: Mutex<tree::Tree>,
 }
 
 impl Log {

@@ -189,8 +189,10 @@ impl Log {
             frames: Default::default(),
             index,
             dedup,
+            tree: Mutex::new(Default::default()),
         };
         log.refill_dedup();
+        log.recover_tree()?;
         Ok(log)
     }
 
