@@ -149,6 +149,16 @@ impl Signer {
         cp
     }
 
+    /// Signs a C2SP note's `text` as the key `name`
+    /// (`stele_chain::note`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the text or name breaks the format.
+    pub fn sign_note(&self, text: &str, name: &str) -> Result<String> {
+        stele_chain::note::sign(text, name, &self.key)
+            .map_err(|e| Error::invalid("checkpoint note", e.to_string()))
+    }
+
     /// Signs `message` (a domain-separated statement such as a retention
     /// anchor's).
     pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {

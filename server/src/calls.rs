@@ -268,3 +268,112 @@ pub async fn record_for(
         Err(status) => Err(status),
     }
 }
+
+/// An inclusion proof with what it proves against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    /// The record.
+    pub seq: u64,
+    /// The tree it is proved in.
+    pub tree_size: u64,
+    /// The record's leaf hash.
+    pub leaf_hash: [u8; 32],
+    /// The audit path, leaf side first.
+    pub hashes: Vec<[u8; 32]>,
+    /// The tree head of `tree_size` records.
+    pub root: [u8; 32],
+    /// The C2SP signed checkpoint of `tree_size`.
+    pub checkpoint: String,
+}
+
+/// The inclusion proof of record `seq` in the tree of `tree_size` records
+/// (0: the durable head) of `log`, for an admitted `session`: a record it
+/// may not see is answered as [`record_for`] answers it.
+///
+/// # Errors
+/// As [`record_for`]; `INVALID_ARGUMENT` for a size past the head or not
+/// above `seq`.
+pub async fn inclusion_proof(
+    ctx: &Context,
+    session: &Session,
+    log: Arc<Log>,
+    seq: u64,
+    tree_size: u64,
+) -> Result<Inclusion, Status> {
+    let tree_size = if tree_size == 0 {
+        log.visible_seq()
+    } else {
+        tree_size
+    };
+    let (record, _, _) = record_for(ctx, session, log.clone(), seq).await?;
+    let origin = ctx.origin.clone();
+    let (hashes, root, checkpoint) = blocking(move || {
+        Ok((
+            log.inclusion_proof(seq, tree_size)?,
+            log.tree_root(tree_size)?,
+            log.signed_tree_head(tree_size, &origin)?,
+        ))
+    })
+    .await?;
+    Ok(Inclusion {
+        seq,
+        tree_size,
+        leaf_hash: record.leaf_hash(),
+        hashes,
+        root,
+        checkpoint,
+    })
+}
+
+/// A consistency proof with what it proves against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consistency {
+    /// The older tree.
+    pub old_size: u64,
+    /// The newer tree.
+    pub new_size: u64,
+    /// The proof (RFC 9162 §2.1.4).
+    pub hashes: Vec<[u8; 32]>,
+    /// The older tree's head.
+    pub old_root: [u8; 32],
+    /// The newer tree's head.
+    pub new_root: [u8; 32],
+    /// The C2SP signed checkpoint of `new_size`.
+    pub checkpoint: String,
+}
+
+/// The proof that the first `new_size` records of `log` (0: the durable
+/// head) extend its first `old_size`.
+///
+/// # Errors
+/// `INVALID_ARGUMENT` for sizes out of order or past the head.
+pub async fn consistency_proof(
+    ctx: &Context,
+    log: Arc<Log>,
+    old_size: u64,
+    new_size: u64,
+) -> Result<Consistency, Status> {
+    let new_size = if new_size == 0 {
+        log.visible_seq()
+    } else {
+        new_size
+    };
+    let origin = ctx.origin.clone();
+    let (hashes, old_root, new_root, checkpoint) = blocking(move || {
+        Ok((
+            log.consistency_proof(old_size, new_size)?,
+            log.tree_root(old_size.min(new_size))?,
+            log.tree_root(new_size)?,
+            log.signed_tree_head(new_size, &origin)?,
+        ))
+    })
+    .await?;
+    Ok(Consistency {
+        old_size,
+        new_size,
+        hashes,
+        old_root,
+        new_root,
+        checkpoint,
+    })
+}

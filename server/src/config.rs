@@ -44,6 +44,10 @@ pub struct Config {
     pub github_webhooks: Vec<GithubWebhookConfig>,
     /// The HTTP/JSON API's settings.
     pub http: HttpConfig,
+    /// The name standard (C2SP) checkpoints are signed as, and their
+    /// origins start with (`<origin>/<log>`): this server's public name,
+    /// `stele.example.com`. Default: the machine's host name.
+    pub origin: String,
     /// Request and subscription limits.
     pub limits: LimitsConfig,
     /// Idempotent retries.
@@ -71,6 +75,7 @@ impl Default for Config {
             tokens: Vec::new(),
             github_webhooks: Vec::new(),
             http: HttpConfig::default(),
+            origin: default_origin(),
             limits: LimitsConfig::default(),
             dedup: DedupConfig::default(),
             block_cache_mib: 256,
@@ -103,6 +108,21 @@ pub struct TokenConfig {
     pub roles: Vec<Role>,
     /// The logs it may use: names, `prefix*` patterns, or `*` for all.
     pub logs: Vec<String>,
+}
+
+/// The machine's host name, as a checkpoint origin (`stele` when it has
+/// none usable).
+fn default_origin() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| valid_origin(h))
+        .unwrap_or_else(|| "stele".into())
+}
+
+/// An origin: non-empty, without spaces, `+` or `/`.
+fn valid_origin(origin: &str) -> bool {
+    !origin.is_empty() && !origin.contains(|c: char| c.is_whitespace() || c == '+' || c == '/')
 }
 
 /// Settings of the HTTP/JSON API.
@@ -408,6 +428,12 @@ impl Config {
                     hook.log
                 )));
             }
+        }
+        if !valid_origin(&self.origin) {
+            return Err(ConfigError(format!(
+                "origin: `{}` must be a name such as stele.example.com: not empty, without spaces, `+` or `/`",
+                self.origin
+            )));
         }
         for (i, origin) in self.http.cors_origins.iter().enumerate() {
             let valid = origin == "*"

@@ -42,6 +42,8 @@ pub struct Context {
     pub subscribers: Arc<Semaphore>,
     /// The GitHub webhook secret of each log that accepts deliveries.
     pub github_secrets: Arc<HashMap<String, String>>,
+    /// The name checkpoints are signed as (`Config::origin`).
+    pub origin: Arc<str>,
 }
 
 impl Context {

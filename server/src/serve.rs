@@ -147,6 +147,7 @@ pub async fn start_with(config: Config, options: StoreOptions) -> Result<Running
         limits: config.limits.clone(),
         shutdown: shutdown_rx.clone(),
         subscribers: Arc::new(Semaphore::new(config.limits.max_subscribers)),
+        origin: config.origin.as_str().into(),
         github_secrets: Arc::new(
             config
                 .github_webhooks

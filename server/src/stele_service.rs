@@ -423,6 +423,52 @@ impl Stele for SteleService {
         }))
     }
 
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<v1::GetInclusionProofRequest>,
+    ) -> Result<Response<v1::InclusionProof>, Status> {
+        let session = self.ctx.admit(
+            &request,
+            "GetInclusionProof",
+            Role::Read,
+            Some(&request.get_ref().log),
+        )?;
+        let req = request.into_inner();
+        let log = self.ctx.log(&req.log).await?;
+        let p = calls::inclusion_proof(&self.ctx, &session, log, req.seq, req.tree_size).await?;
+        Ok(Response::new(v1::InclusionProof {
+            seq: p.seq,
+            tree_size: p.tree_size,
+            leaf_hash: p.leaf_hash.to_vec(),
+            hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+            root: p.root.to_vec(),
+            checkpoint: p.checkpoint,
+        }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<v1::GetConsistencyProofRequest>,
+    ) -> Result<Response<v1::ConsistencyProof>, Status> {
+        self.ctx.admit(
+            &request,
+            "GetConsistencyProof",
+            Role::Read,
+            Some(&request.get_ref().log),
+        )?;
+        let req = request.into_inner();
+        let log = self.ctx.log(&req.log).await?;
+        let p = calls::consistency_proof(&self.ctx, log, req.old_size, req.new_size).await?;
+        Ok(Response::new(v1::ConsistencyProof {
+            old_size: p.old_size,
+            new_size: p.new_size,
+            hashes: p.hashes.iter().map(|h| h.to_vec()).collect(),
+            old_root: p.old_root.to_vec(),
+            new_root: p.new_root.to_vec(),
+            checkpoint: p.checkpoint,
+        }))
+    }
+
     type VerifyStream = BoxStream<v1::VerifyResponse>;
 
     async fn verify(

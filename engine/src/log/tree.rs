@@ -212,6 +212,25 @@ impl Log {
         self.subtree(&snap, 0..size)
     }
 
+    /// The C2SP checkpoint of the first `size` records, signed with the
+    /// store's key as `server` (a key name such as `stele.example.com`):
+    /// origin `<server>/<log>`, the size, the tree head in base64.
+    ///
+    /// # Errors
+    /// As [`Log::tree_root`]; [`Error::InvalidArgument`] when `server` is
+    /// not a key name (no spaces or `+`).
+    pub fn signed_tree_head(&self, size: u64, server: &str) -> Result<String> {
+        let head = stele_chain::note::TreeHead {
+            origin: format!("{server}/{}", self.name),
+            size,
+            root: self.tree_root(size)?,
+        };
+        let text = head
+            .text()
+            .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+        self.ctx.signer.sign_note(&text, server)
+    }
+
     /// The audit path of record `seq` in the tree of the first `size`
     /// records (RFC 9162 §2.1.3), leaf side first.
     ///
@@ -323,6 +342,14 @@ mod tests {
             assert!(log.tree_root(769).is_err(), "past the head");
             assert!(log.inclusion_proof(5, 5).is_err());
             assert!(log.consistency_proof(6, 5).is_err());
+            let note = log.signed_tree_head(700, "stele.test").unwrap();
+            let text = stele_chain::note::open(&note, "stele.test", &store.public_key()).unwrap();
+            let head = stele_chain::note::TreeHead::parse(text).unwrap();
+            assert_eq!(
+                (head.origin.as_str(), head.size, head.root),
+                ("stele.test/audit", 700, log.tree_root(700).unwrap())
+            );
+            assert!(log.signed_tree_head(700, "not a name").is_err());
             let tree_file = log.dir().join(TREE_FILE);
             drop(log);
             store.close().unwrap();

@@ -10,6 +10,7 @@
 //! - [`ingest`]: `POST /v1/logs/{log}/events`.
 //! - [`github`]: `POST /v1/logs/{log}/github`, GitHub webhook deliveries.
 //! - [`read`]: search, aggregations, records, checkpoints, verify.
+//! - [`proofs`]: Merkle inclusion and consistency proofs.
 //! - [`tail`]: the live tail, as server-sent events.
 //! - [`tokens`]: minting, listing and revoking viewer tokens.
 //! - [`admin`]: logs, segments, retention and holds, transcoded to the
@@ -21,6 +22,7 @@ pub mod error;
 pub mod github;
 pub mod ingest;
 pub mod openapi;
+pub mod proofs;
 pub mod read;
 pub mod tail;
 pub mod tokens;
@@ -65,6 +67,11 @@ pub fn router(ctx: Context, cors_origins: &[String]) -> Router {
         .route("/v1/logs/{log}/aggregate", get(read::aggregate))
         .route("/v1/logs/{log}/checkpoint", get(read::checkpoint))
         .route("/v1/logs/{log}/verify", get(read::verify))
+        .route("/v1/logs/{log}/proofs/inclusion", get(proofs::inclusion))
+        .route(
+            "/v1/logs/{log}/proofs/consistency",
+            get(proofs::consistency),
+        )
         .route("/v1/logs/{log}/tail", get(tail::tail))
         .route("/v1/tokens", post(tokens::mint).get(tokens::list))
         .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{admin, github, ingest, read, tail, tokens};
+use crate::http::{admin, github, ingest, proofs, read, tail, tokens};
 
 /// The document.
 #[derive(OpenApi)]
@@ -23,6 +23,8 @@ use crate::http::{admin, github, ingest, read, tail, tokens};
         read::aggregate,
         read::checkpoint,
         read::verify,
+        proofs::inclusion,
+        proofs::consistency,
         tail::tail,
         github::deliver,
         tokens::mint,

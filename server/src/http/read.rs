@@ -435,16 +435,28 @@ pub async fn get_record(
     }))
 }
 
+/// The form of `GET /v1/logs/{log}/checkpoint`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointParams {
+    /// `json` (the default): the chain-head checkpoint `stele checkpoint`
+    /// saves; `note`: the C2SP tlog-checkpoint in a signed note (text),
+    /// the Merkle tree head that witnesses and standard verifiers read.
+    format: Option<String>,
+}
+
 /// `GET /v1/logs/{log}/checkpoint`: a checkpoint of the log as it is now,
-/// signed by the server's key (the JSON form `stele checkpoint` saves).
+/// signed by the server's key: the chain head as JSON, or with
+/// `?format=note` the C2SP signed note of the Merkle tree head.
 #[utoipa::path(
     get,
     path = "/v1/logs/{log}/checkpoint",
     tag = "proofs",
-    summary = "A signed checkpoint of the log as it is now",
-    params(("log" = String, Path, description = "The log")),
+    summary = "A signed checkpoint of the log as it is now (JSON chain head, or C2SP note)",
+    params(("log" = String, Path, description = "The log"), CheckpointParams),
     responses(
-        (status = 200, description = "log, log_id, size, head, time, public_key, signature (hex)", body = Object),
+        (status = 200, description = "JSON: log, log_id, size, head, time, public_key, signature (hex); note: text/plain C2SP signed note", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
@@ -452,12 +464,23 @@ pub async fn get_record(
 pub async fn checkpoint(
     State(ctx): State<Context>,
     LogName(log): LogName,
+    Params(params): Params<CheckpointParams>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
     admit(&ctx, &parts, "GetCheckpoint", Role::Read, Some(&log))?;
     let log = ctx.log(&log).await?;
-    let checkpoint = blocking(move || log.checkpoint()).await?;
-    Ok(Json(checkpoint).into_response())
+    match params.format.as_deref() {
+        None | Some("json") => {
+            let checkpoint = blocking(move || log.checkpoint()).await?;
+            Ok(Json(checkpoint).into_response())
+        }
+        Some("note") => {
+            let origin = ctx.origin.clone();
+            let note = blocking(move || log.signed_tree_head(log.visible_seq(), &origin)).await?;
+            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
+        }
+        Some(other) => Err(invalid("format", format!("`{other}` is not `json` or `note`")).into()),
+    }
 }
 
 /// The range `GET /v1/logs/{log}/verify` checks.

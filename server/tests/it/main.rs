@@ -10,6 +10,7 @@ mod binary;
 mod compact_and_erase;
 mod github;
 mod http;
+mod proofs;
 mod retention;
 mod robustness;
 mod scopes;
