@@ -36,6 +36,7 @@ mod client;
 mod error;
 mod event;
 pub mod import;
+pub mod proof;
 mod query;
 mod retention;
 mod retry;

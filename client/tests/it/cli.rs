@@ -483,6 +483,125 @@ async fn verify_passes_then_fails_after_a_byte_of_a_sealed_segment_is_flipped() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merkle_proofs_of_one_record_offline_and_since_a_saved_checkpoint() {
+    let work = tempfile::tempdir().unwrap();
+    let mut server = Steled::start(work.path()).await;
+    let client = server.client().await;
+    create_log(&client, "audit", 100).await;
+    let out = server.stele(
+        &["import", "--log", "audit", "--batch", "50", "-"],
+        Some(SAMPLE.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let key = hex::encode(client.public_key().await.unwrap());
+
+    let out = server.stele(
+        &[
+            "verify",
+            "--log",
+            "audit",
+            "--seq",
+            "42",
+            "--public-key",
+            &key,
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout.contains("record 42 is in the tree of 500 records"),
+        "{stdout}"
+    );
+
+    // A checkpoint saved, more appended, then checked to extend it.
+    let saved = work.path().join("audit.checkpoint");
+    let since = |server: &Steled| {
+        server.stele(
+            &[
+                "verify",
+                "--log",
+                "audit",
+                "--since-checkpoint",
+                saved.to_str().unwrap(),
+                "--public-key",
+                &key,
+            ],
+            None,
+        )
+    };
+    let out = since(&server);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(std::fs::read_to_string(&saved).unwrap().contains("\n500\n"));
+    let out = server.stele(
+        &[
+            "append", "--log", "audit", "--action", "doc.read", "--actor", "bob",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = since(&server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout.contains("the log of 501 records extends the saved one of 500"),
+        "{stdout}"
+    );
+    assert!(std::fs::read_to_string(&saved).unwrap().contains("\n501\n"));
+    // A saved checkpoint that was not signed by the key is refused.
+    let forged = std::fs::read_to_string(&saved)
+        .unwrap()
+        .replace("\n501\n", "\n499\n");
+    std::fs::write(&saved, forged).unwrap();
+    assert_eq!(since(&server).status.code(), Some(4));
+
+    // A self-contained proof, checked with no server.
+    let out = server.stele(&["proof", "--log", "audit", "--seq", "42"], None);
+    assert!(out.status.success(), "{}", describe(&out));
+    let proof_file = work.path().join("record-42.proof.json");
+    std::fs::write(&proof_file, &out.stdout).unwrap();
+    let proof: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(proof["seq"], 42);
+    assert!(proof["event"]["action"].is_string(), "{proof}");
+    server.stop().await;
+    let out = server.stele(
+        &[
+            "verify-proof",
+            proof_file.to_str().unwrap(),
+            "--public-key",
+            &key,
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout.contains("OK record 42 of log audit verifies"),
+        "{stdout}"
+    );
+    let mut tampered = proof.clone();
+    tampered["seq"] = 43.into();
+    std::fs::write(&proof_file, tampered.to_string()).unwrap();
+    let out = server.stele(
+        &[
+            "verify-proof",
+            proof_file.to_str().unwrap(),
+            "--public-key",
+            &key,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAILED"),
+        "{}",
+        describe(&out)
+    );
+    let out = server.stele(&["verify-proof", proof_file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2), "no key: {}", describe(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_settings_and_exit_codes() {
     let work = tempfile::tempdir().unwrap();
     let server = Steled::start(work.path()).await;

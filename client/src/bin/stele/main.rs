@@ -15,6 +15,7 @@ mod hold;
 mod import;
 mod lock;
 mod output;
+mod proof;
 mod query;
 mod retention;
 mod settings;
@@ -50,6 +51,7 @@ Examples:
   stele tail --log audit -f
   stele agg --log audit --by action
   stele verify --log audit
+  stele proof --log audit --seq 42 > proof.json && stele verify-proof proof.json
   stele retention show --log audit
   stele erase --log audit --actor alice --reason 'GDPR request 117' --dry-run"
 )]
@@ -68,6 +70,8 @@ enum Command {
     Tail(tail::TailArgs),
     Agg(agg::AggArgs),
     Verify(verify::VerifyArgs),
+    Proof(proof::ProofArgs),
+    VerifyProof(proof::VerifyProofArgs),
     /// Create, list and describe logs
     #[command(subcommand)]
     Logs(admin::LogsCommand),
@@ -114,6 +118,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import(args) => import::inputs(args)?,
         _ => Vec::new(),
     };
+    // A proof is checked with no server at all.
+    if let Command::VerifyProof(args) = cli.command {
+        return proof::check(args, file.public_key);
+    }
     let client = cli.connect.connect(&file).await?;
     match cli.command {
         Command::Append(args) => append::run(args, client).await,
@@ -122,6 +130,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail(args) => tail::run(args, client).await,
         Command::Agg(args) => agg::run(args, client).await,
         Command::Verify(args) => verify::run(args, client, file.public_key).await,
+        Command::Proof(args) => proof::export(args, client).await,
+        Command::VerifyProof(args) => proof::check(args, file.public_key),
         Command::Logs(command) => admin::logs(command, client).await,
         Command::Segments(command) => admin::segments(command, client).await,
         Command::Retention(command) => retention::run(command, client).await,

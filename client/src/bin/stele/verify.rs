@@ -28,9 +28,17 @@ Pin the server's key (printed by `steled` at its first start and by
 `stele verify` when unpinned) with --public-key or `public_key` in
 ~/.config/stele/config.toml: without it the key is taken from the server.
 
+With --seq, only that record is checked: its stored bytes, its Merkle
+inclusion proof and the signed C2SP checkpoint (about log2(n) hashes).
+With --since-checkpoint FILE, the log is checked to extend the one FILE's
+checkpoint signed (a Merkle consistency proof), and FILE is replaced by
+the current checkpoint; a missing FILE is created.
+
 Examples:
   stele verify --log audit --public-key 3b6a27bc...
-  stele verify --log audit --from 100000"
+  stele verify --log audit --from 100000
+  stele verify --log audit --seq 42
+  stele verify --log audit --since-checkpoint audit.checkpoint"
 )]
 pub struct VerifyArgs {
     /// Log to verify
@@ -46,6 +54,13 @@ pub struct VerifyArgs {
     /// The server's checkpoint key (64 hex digits) to trust
     #[arg(long, value_name = "HEX")]
     public_key: Option<String>,
+    /// Check only this record, by its Merkle inclusion proof
+    #[arg(long, value_name = "SEQ", conflicts_with_all = ["from", "to", "since_checkpoint"])]
+    seq: Option<u64>,
+    /// Check that the log extends the checkpoint saved in FILE, then save
+    /// the current one there
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to"])]
+    since_checkpoint: Option<std::path::PathBuf>,
 }
 
 /// Runs `stele verify`: every failure that is about the evidence (a bad
@@ -71,6 +86,30 @@ async fn check(args: &VerifyArgs, client: &Client, pinned: Option<String>) -> Re
         Some(hex_key) => parse_key(hex_key)?,
         None => client.public_key().await?,
     };
+    if let Some(seq) = args.seq {
+        let proof = client.record_proof(&args.log, seq).await?;
+        let head = proof.verify(&key)?;
+        ok(&format!(
+            "record {seq} is in the tree of {} records signed as {} ({} hashes{})",
+            thousands(head.size),
+            head.origin,
+            proof.hashes.len(),
+            if pinned.is_some() {
+                ""
+            } else {
+                "; key taken from the server: not pinned"
+            }
+        ));
+        println!(
+            "{} record {seq} of log {} verifies",
+            style("OK").green().bold(),
+            args.log
+        );
+        return Ok(());
+    }
+    if let Some(path) = &args.since_checkpoint {
+        return since_checkpoint(args, client, &key, path).await;
+    }
     let checkpoint = client.checkpoint(&args.log).await?;
     let key_note = if pinned.is_some() {
         "pinned"
@@ -165,6 +204,52 @@ async fn check(args: &VerifyArgs, client: &Client, pinned: Option<String>) -> Re
     Ok(())
 }
 
+/// `--since-checkpoint FILE`: consistency from the saved checkpoint to the
+/// current one, which replaces it.
+async fn since_checkpoint(
+    args: &VerifyArgs,
+    client: &Client,
+    key: &[u8; 32],
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    let saved = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Failure::usage(format!("{}: {e}", path.display())));
+        }
+    };
+    let current = match &saved {
+        Some(saved) => {
+            let old = stele_client::proof::open_checkpoint(saved, &args.log, key)?;
+            let current = client.verify_since(&args.log, saved, key).await?;
+            let new = stele_client::proof::open_checkpoint(&current, &args.log, key)?;
+            ok(&format!(
+                "the log of {} records extends the saved one of {} (consistency proof checked)",
+                thousands(new.size),
+                thousands(old.size)
+            ));
+            current
+        }
+        None => {
+            let (current, head) = client.signed_tree_head(&args.log, key).await?;
+            ok(&format!(
+                "no saved checkpoint yet: starting from the signed tree of {} records",
+                thousands(head.size)
+            ));
+            current
+        }
+    };
+    std::fs::write(path, &current)
+        .map_err(|e| Failure::usage(format!("cannot save {}: {e}", path.display())))?;
+    ok(&format!(
+        "saved the current checkpoint to {}",
+        path.display()
+    ));
+    println!("{} log {} verifies", style("OK").green().bold(), args.log);
+    Ok(())
+}
+
 /// The server's `Verify` over the range, with a progress bar.
 async fn server_check(client: &Client, args: &VerifyArgs) -> Result<proto::VerifyResult, Failure> {
     let mut stream = client
@@ -193,11 +278,11 @@ async fn server_check(client: &Client, args: &VerifyArgs) -> Result<proto::Verif
     result.ok_or_else(|| Error::Protocol("Verify ended without a result".into()).into())
 }
 
-fn ok(what: &str) {
+pub fn ok(what: &str) {
     println!("{} {what}", style("✓").green());
 }
 
-fn short(bytes: &[u8]) -> String {
+pub fn short(bytes: &[u8]) -> String {
     format!("{}…", hex::encode(&bytes[..8]))
 }
 
@@ -210,7 +295,7 @@ fn bar(len: u64, message: &'static str) -> ProgressBar {
     bar
 }
 
-fn parse_key(text: &str) -> Result<[u8; 32], Failure> {
+pub fn parse_key(text: &str) -> Result<[u8; 32], Failure> {
     let bytes = hex::decode(text.trim())
         .map_err(|e| Failure::usage(format!("public key {text:?}: {e}")))?;
     bytes.try_into().map_err(|_| {
