@@ -23,8 +23,7 @@ use stele_benches::fixture::{BoxError, policy, run_main};
 use stele_chain::merkle::{verify_consistency, verify_inclusion};
 use stele_engine::{Direction, FsyncPolicy, Store};
 
-const USAGE: &str =
-    "usage: stele-proof-bench [--events N (1000000)] [--dir PATH (target/proof-bench)] [--samples N (200)]";
+const USAGE: &str = "usage: stele-proof-bench [--events N (1000000)] [--dir PATH (target/proof-bench)] [--samples N (200)]";
 
 struct Args {
     events: u64,

@@ -178,6 +178,11 @@ impl Log {
                 .before(step)
                 .map_err(Error::io("remove segment", &front.path))
         };
+        // Derived data: a tree that cannot keep its edge refuses the proofs
+        // that need it (and says why), but never holds retention up.
+        if let Err(error) = self.keep_tree_edge(front.next_seq) {
+            tracing::warn!(log = %self.name, %error, "the Merkle tree cannot keep the leaves of the records removed; proofs that need them will be refused");
+        }
         fault(Step::Commit)?;
         let removal = self.update_manifest(|m| {
             if let Some(reason) = protection(front, &m.policy.retention, &m.holds, now, &|first| {

@@ -10,6 +10,11 @@
 //! of whole chunks is combined from chunk roots; a part of one chunk is
 //! hashed from its records' leaf hashes (one block read).
 //!
+//! When retention removes the oldest records, the chunk roots stay, and
+//! the leaf hashes of the removed records of the chunk the local log now
+//! starts in are kept in `tree.edge` (at most 255 of them), written before
+//! the removal is committed: every proof stays available.
+//!
 //! # Invariants
 //! - `chunks[i]` is the root of leaves `CHUNK·i .. CHUNK·(i+1)`, and
 //!   `partial` holds the leaves after the last complete chunk, up to the
@@ -35,6 +40,9 @@ use crate::error::{Error, Result};
 pub const CHUNK: u64 = 256;
 /// The file of chunk roots, in the log's directory.
 pub const TREE_FILE: &str = "tree.chunks";
+/// The leaves of removed records in the chunk where the local log starts:
+/// the first seq (u64, little-endian), then the hashes.
+pub const EDGE_FILE: &str = "tree.edge";
 
 /// The tree's state.
 #[derive(Debug, Default)]
@@ -47,6 +55,8 @@ pub(crate) struct Tree {
     /// (the roots stay in memory; the file is rebuilt at the next open).
     file: Option<File>,
     path: PathBuf,
+    /// Leaves of removed records: `edge.1` starts at seq `edge.0`.
+    edge: (u64, Vec<Hash>),
 }
 
 impl Tree {
@@ -76,6 +86,25 @@ impl Tree {
 struct Snapshot {
     chunks: Vec<Hash>,
     partial: Vec<Hash>,
+    edge: (u64, Vec<Hash>),
+}
+
+/// Reads `tree.edge` (empty when missing).
+fn read_edge(path: &Path) -> Result<(u64, Vec<Hash>)> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, Vec::new())),
+        Err(e) => return Err(Error::io("read", path)(e)),
+    };
+    if bytes.len() < 8 || (bytes.len() - 8) % 32 != 0 {
+        return Err(Error::corrupted(path, 0, "not a seq and whole hashes"));
+    }
+    let start = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let hashes = bytes[8..]
+        .chunks_exact(32)
+        .map(|c| <Hash>::try_from(c).expect("32 bytes"))
+        .collect();
+    Ok((start, hashes))
 }
 
 impl From<ProofError> for Error {
@@ -110,18 +139,21 @@ impl Log {
         let next_seq = self.writer.lock().next_seq;
         let whole = next_seq / CHUNK;
         let mut chunks = read_chunks(&path, whole)?;
-        let first = self.first_seq();
+        let edge = read_edge(&self.dir.join(EDGE_FILE))?;
         let from = chunks.len() as u64 * CHUNK;
         let mut partial = Vec::new();
-        if from < first {
-            tracing::warn!(log = %self.name, file = %path.display(), "the tree's nodes for records removed under retention are missing: proofs are not served until it is rebuilt");
-        } else {
-            for record in self.scan(from..next_seq, Direction::Forward) {
-                partial.push(record?.leaf_hash());
-                if partial.len() as u64 == CHUNK {
-                    chunks.push(merkle::root_of(&partial));
-                    partial.clear();
+        match self.leaves(&edge, from..next_seq) {
+            Ok(leaves) => {
+                for leaf in leaves {
+                    partial.push(leaf);
+                    if partial.len() as u64 == CHUNK {
+                        chunks.push(merkle::root_of(&partial));
+                        partial.clear();
+                    }
                 }
+            }
+            Err(error) => {
+                tracing::warn!(log = %self.name, file = %path.display(), %error, "the tree's nodes for records removed under retention are missing: proofs are not served until it is restored");
             }
         }
         let mut bytes = Vec::with_capacity(chunks.len() * 32);
@@ -138,7 +170,76 @@ impl Log {
             partial,
             file: Some(file),
             path,
+            edge,
         };
+        Ok(())
+    }
+
+    /// The leaf hashes of `range`: from `edge` where it holds them, from
+    /// the records otherwise.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when records of the range are neither
+    /// stored nor in the edge; read errors.
+    fn leaves(&self, edge: &(u64, Vec<Hash>), range: Range<u64>) -> Result<Vec<Hash>> {
+        let (start, hashes) = (edge.0, &edge.1);
+        let edge_end = start + hashes.len() as u64;
+        let mut out = Vec::with_capacity((range.end - range.start) as usize);
+        let mut next = range.start;
+        if next >= start && next < edge_end {
+            let upto = range.end.min(edge_end);
+            out.extend_from_slice(&hashes[(next - start) as usize..(upto - start) as usize]);
+            next = upto;
+        }
+        if next < range.end {
+            if next < self.first_seq() {
+                return Err(Error::invalid(
+                    "tree",
+                    format!(
+                        "the leaves of records {next}..{} are no longer stored (removed under retention)",
+                        range.end
+                    ),
+                ));
+            }
+            for record in self.scan(next..range.end, Direction::Forward) {
+                out.push(record?.leaf_hash());
+            }
+        }
+        if out.len() as u64 != range.end - range.start {
+            return Err(Error::invalid(
+                "tree",
+                format!(
+                    "the records {}..{} are not all stored",
+                    range.start, range.end
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Before retention removes the records below `new_first`: keeps the
+    /// leaf hashes of those in the chunk `new_first` falls in (written to
+    /// `tree.edge` before the removal is committed), so that proofs of the
+    /// records left stay available.
+    ///
+    /// # Errors
+    /// When leaves of that chunk are neither stored nor kept (a restore
+    /// brought back records after an earlier edge), or the file's error;
+    /// the caller goes on with the removal (the tree is derived data).
+    pub(crate) fn keep_tree_edge(&self, new_first: u64) -> Result<()> {
+        let chunk_start = new_first - new_first % CHUNK;
+        let current = self.tree.lock().edge.clone();
+        let edge = if chunk_start == new_first {
+            (new_first, Vec::new())
+        } else {
+            (chunk_start, self.leaves(&current, chunk_start..new_first)?)
+        };
+        let mut bytes = edge.0.to_le_bytes().to_vec();
+        for leaf in &edge.1 {
+            bytes.extend_from_slice(leaf);
+        }
+        crate::files::write_atomically(&self.dir.join(EDGE_FILE), &bytes)?;
+        self.tree.lock().edge = edge;
         Ok(())
     }
 
@@ -164,6 +265,7 @@ impl Log {
         Ok(Snapshot {
             chunks: tree.chunks.clone(),
             partial: tree.partial.clone(),
+            edge: tree.edge.clone(),
         })
     }
 
@@ -178,18 +280,8 @@ impl Log {
             let leaves: Vec<Hash> = if lo >= stored {
                 snap.partial[(lo - stored) as usize..(hi - stored) as usize].to_vec()
             } else {
-                self.scan(lo..hi, Direction::Forward)
-                    .map(|r| r.map(|r| r.leaf_hash()))
-                    .collect::<Result<_>>()?
+                self.leaves(&snap.edge, lo..hi)?
             };
-            if leaves.len() as u64 != hi - lo {
-                return Err(Error::invalid(
-                    "tree",
-                    format!(
-                        "the records {lo}..{hi} are no longer stored (removed under retention)"
-                    ),
-                ));
-            }
             return Ok(merkle::root_of(&leaves));
         }
         let k = 1u64 << (63 - (hi - lo - 1).leading_zeros());
@@ -385,5 +477,79 @@ mod tests {
         let log = store.log("audit").unwrap();
         assert_eq!(log.tree_root(768).unwrap(), root);
         check(&log);
+    }
+
+    #[test]
+    fn proofs_of_the_records_left_survive_retention_removing_a_prefix() {
+        use crate::retention::{PlannedRemoval, Rule};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.create_log("audit", Policy::default()).unwrap();
+        for (from, n) in [(0, 300), (300, 300), (600, 400)] {
+            log.append_batch(&events(n, from)).unwrap();
+            log.seal().unwrap();
+        }
+        let all = leaves(&log);
+        let roots: Vec<Hash> = (0..=1000).map(|n| root_of(&all[..n])).collect();
+        let remove = |first: u64, next: u64| {
+            let front = log.segments()[0].clone();
+            assert_eq!((front.first_seq, front.next_seq), (first, next));
+            log.remove_front(
+                &PlannedRemoval {
+                    first_seq: first,
+                    next_seq: next,
+                    bytes: front.file_bytes,
+                    max_ingest: front.stats.max_ingest,
+                    rule: Rule::MaxAge,
+                },
+                None,
+            )
+            .unwrap();
+        };
+        let check_left = |log: &Log, first: u64| {
+            for size in [first + 1, 513, 768, 999, 1000] {
+                assert_eq!(
+                    log.tree_root(size).unwrap(),
+                    roots[size as usize],
+                    "size {size}"
+                );
+                for seq in [first, first + 1, first + 13, size - 1]
+                    .into_iter()
+                    .filter(|s| *s < size)
+                {
+                    let proof = log.inclusion_proof(seq, size).unwrap();
+                    verify_inclusion(seq, size, &all[seq as usize], &proof, &roots[size as usize])
+                        .unwrap();
+                }
+                // Sizes at chunk edges inside the removed prefix still
+                // have their nodes; others inside it do not.
+                for old in [256, first, first + 7, size]
+                    .into_iter()
+                    .filter(|o| *o <= size)
+                {
+                    let proof = log.consistency_proof(old, size).unwrap();
+                    verify_consistency(
+                        old,
+                        size,
+                        &roots[old as usize],
+                        &roots[size as usize],
+                        &proof,
+                    )
+                    .unwrap();
+                }
+            }
+        };
+        remove(0, 300);
+        check_left(&log, 300);
+        let refused = log.consistency_proof(1, 1000).unwrap_err().to_string();
+        assert!(refused.contains("removed under retention"), "{refused}");
+        remove(300, 600);
+        check_left(&log, 600);
+        drop(log);
+        store.close().unwrap();
+        // Reopened: the edge is read back.
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.log("audit").unwrap();
+        check_left(&log, 600);
     }
 }
