@@ -80,6 +80,30 @@ impl AppendStats {
         }
     }
 
+    /// Counts a batch of `events` records acknowledged with seqs
+    /// `first..=last` after `latency`, and tells the freshness searcher.
+    pub fn acknowledged(
+        &mut self,
+        events: usize,
+        (first, last): (u64, u64),
+        latency: Duration,
+        acks: Option<&mpsc::UnboundedSender<Ack>>,
+    ) {
+        self.latency_us.saturating_record(micros(latency));
+        self.events += events as u64;
+        self.batches += 1;
+        if let Some(acks) = acks {
+            let _ = acks.send(Ack {
+                last_seq: last,
+                at: Instant::now(),
+            });
+        }
+        self.seqs = Some(match self.seqs {
+            Some((low, high)) => (low.min(first), high.max(last)),
+            None => (first, last),
+        });
+    }
+
     /// Adds another connection's figures to these.
     pub fn merge(&mut self, other: &AppendStats) {
         self.latency_us
@@ -277,23 +301,9 @@ async fn receive(
             errors.report("append", &message);
             continue;
         }
-        stats.latency_us.saturating_record(micros(latency));
-        stats.events += batch.events as u64;
-        stats.batches += 1;
-        let first = response.receipts.first().map(|r| r.seq);
-        let last = response.receipts.last().map(|r| r.seq);
-        if let (Some(first), Some(last)) = (first, last) {
-            if let Some(acks) = acks {
-                let _ = acks.send(Ack {
-                    last_seq: last,
-                    at: Instant::now(),
-                });
-            }
-            stats.seqs = Some(match stats.seqs {
-                Some((low, high)) => (low.min(first), high.max(last)),
-                None => (first, last),
-            });
-        }
+        let first = response.receipts.first().map_or(0, |r| r.seq);
+        let last = response.receipts.last().map_or(0, |r| r.seq);
+        stats.acknowledged(batch.events, (first, last), latency, acks);
     }
     match timeout(ANSWER_TIMEOUT, responses.message()).await {
         Ok(Ok(None)) => Ok(()),

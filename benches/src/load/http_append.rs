@@ -19,7 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval, timeout_at};
 
 use super::append::{AppendPlan, AppendStats};
 use super::freshness::Ack;
-use super::{ANSWER_TIMEOUT, ErrorPrinter, micros};
+use super::{ANSWER_TIMEOUT, ErrorPrinter};
 use crate::Generator;
 
 /// Where to post, and with which token.
@@ -130,21 +130,7 @@ fn record(
 ) {
     match answer {
         Ok((first, last, receipts)) if receipts == batch => {
-            stats
-                .latency_us
-                .saturating_record(micros(started.elapsed()));
-            stats.events += receipts as u64;
-            stats.batches += 1;
-            if let Some(acks) = acks {
-                let _ = acks.send(Ack {
-                    last_seq: last,
-                    at: Instant::now(),
-                });
-            }
-            stats.seqs = Some(match stats.seqs {
-                Some((low, high)) => (low.min(first), high.max(last)),
-                None => (first, last),
-            });
+            stats.acknowledged(receipts, (first, last), started.elapsed(), acks);
         }
         Ok((_, _, receipts)) => {
             stats.errors += 1;

@@ -161,151 +161,62 @@ pub async fn create_log(
     .await
 }
 
-/// `GET /v1/logs/{log}`: one log's facts.
-#[utoipa::path(
-    get,
-    path = "/v1/logs/{log}",
-    tag = "admin",
-    summary = "GetLog: one log's facts",
-    params(("log" = String, Path, description = "The log")),
-    responses(
-        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    ),
-)]
-pub async fn get_log(
-    State(ctx): State<Context>,
-    LogName(log): LogName,
-    parts: Parts,
-) -> Result<Json<Value>, ApiError> {
-    let json = body_object(&Bytes::new(), &[("name", &log)])?;
-    transcode(
-        ctx,
-        &parts,
-        ("GetLogRequest", "LogInfo"),
-        json,
-        |s, r| async move { s.get_log(r).await },
-    )
-    .await
+/// An `Admin` call on one log that takes no body: the path's `{log}` becomes
+/// the request's `$field`, and the handler is named after the call.
+macro_rules! log_call {
+    ($(#[doc = $doc:literal])* $name:ident: $method:ident $path:literal, $summary:literal, $field:literal, $req:literal => $resp:literal) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            $method,
+            path = $path,
+            tag = "admin",
+            summary = $summary,
+            params(("log" = String, Path, description = "The log")),
+            responses(
+                (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+                (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+            ),
+        )]
+        pub async fn $name(
+            State(ctx): State<Context>,
+            LogName(log): LogName,
+            parts: Parts,
+        ) -> Result<Json<Value>, ApiError> {
+            let json = body_object(&Bytes::new(), &[($field, &log)])?;
+            transcode(ctx, &parts, ($req, $resp), json, |s, r| async move {
+                s.$name(r).await
+            })
+            .await
+        }
+    };
 }
 
-/// `GET /v1/logs/{log}/segments`: its segments, oldest first.
-#[utoipa::path(
-    get,
-    path = "/v1/logs/{log}/segments",
-    tag = "admin",
-    summary = "ListSegments: its segments, oldest first",
-    params(("log" = String, Path, description = "The log")),
-    responses(
-        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    ),
-)]
-pub async fn list_segments(
-    State(ctx): State<Context>,
-    LogName(log): LogName,
-    parts: Parts,
-) -> Result<Json<Value>, ApiError> {
-    let json = body_object(&Bytes::new(), &[("log", &log)])?;
-    transcode(
-        ctx,
-        &parts,
-        ("ListSegmentsRequest", "ListSegmentsResponse"),
-        json,
-        |s, r| async move { s.list_segments(r).await },
-    )
-    .await
-}
-
-/// `POST /v1/logs/{log}/seal`: seals the active segment now.
-#[utoipa::path(
-    post,
-    path = "/v1/logs/{log}/seal",
-    tag = "admin",
-    summary = "Seal: seal the active segment now",
-    params(("log" = String, Path, description = "The log")),
-    responses(
-        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    ),
-)]
-pub async fn seal(
-    State(ctx): State<Context>,
-    LogName(log): LogName,
-    parts: Parts,
-) -> Result<Json<Value>, ApiError> {
-    let json = body_object(&Bytes::new(), &[("log", &log)])?;
-    transcode(
-        ctx,
-        &parts,
-        ("SealRequest", "SealResponse"),
-        json,
-        |s, r| async move { s.seal(r).await },
-    )
-    .await
-}
-
-/// `GET /v1/logs/{log}/retention`: policy, lock, holds, anchor, archived
-/// segments and what applying the policy now would do.
-#[utoipa::path(
-    get,
-    path = "/v1/logs/{log}/retention",
-    tag = "admin",
-    summary = "GetRetention: policy, lock, holds, anchor, plan",
-    params(("log" = String, Path, description = "The log")),
-    responses(
-        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    ),
-)]
-pub async fn get_retention(
-    State(ctx): State<Context>,
-    LogName(log): LogName,
-    parts: Parts,
-) -> Result<Json<Value>, ApiError> {
-    let json = body_object(&Bytes::new(), &[("log", &log)])?;
-    transcode(
-        ctx,
-        &parts,
-        ("GetRetentionRequest", "RetentionInfo"),
-        json,
-        |s, r| async move { s.get_retention(r).await },
-    )
-    .await
-}
-
-/// `GET /v1/logs/{log}/archived`: its archived segments.
-#[utoipa::path(
-    get,
-    path = "/v1/logs/{log}/archived",
-    tag = "admin",
-    summary = "ListArchived: its archived segments",
-    params(("log" = String, Path, description = "The log")),
-    responses(
-        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    ),
-)]
-pub async fn list_archived(
-    State(ctx): State<Context>,
-    LogName(log): LogName,
-    parts: Parts,
-) -> Result<Json<Value>, ApiError> {
-    let json = body_object(&Bytes::new(), &[("log", &log)])?;
-    transcode(
-        ctx,
-        &parts,
-        ("ListArchivedRequest", "ListArchivedResponse"),
-        json,
-        |s, r| async move { s.list_archived(r).await },
-    )
-    .await
-}
+log_call!(
+    /// `GET /v1/logs/{log}`: one log's facts.
+    get_log: get "/v1/logs/{log}", "GetLog: one log's facts", "name", "GetLogRequest" => "LogInfo"
+);
+log_call!(
+    /// `GET /v1/logs/{log}/segments`: its segments, oldest first.
+    list_segments: get "/v1/logs/{log}/segments", "ListSegments: its segments, oldest first",
+    "log", "ListSegmentsRequest" => "ListSegmentsResponse"
+);
+log_call!(
+    /// `POST /v1/logs/{log}/seal`: seals the active segment now.
+    seal: post "/v1/logs/{log}/seal", "Seal: seal the active segment now",
+    "log", "SealRequest" => "SealResponse"
+);
+log_call!(
+    /// `GET /v1/logs/{log}/retention`: policy, lock, holds, anchor, archived
+    /// segments and what applying the policy now would do.
+    get_retention: get "/v1/logs/{log}/retention", "GetRetention: policy, lock, holds, anchor, plan",
+    "log", "GetRetentionRequest" => "RetentionInfo"
+);
+log_call!(
+    /// `GET /v1/logs/{log}/archived`: its archived segments.
+    list_archived: get "/v1/logs/{log}/archived", "ListArchived: its archived segments",
+    "log", "ListArchivedRequest" => "ListArchivedResponse"
+);
 
 /// `POST /v1/logs/{log}/holds`: sets a legal hold; the body is
 /// `{"reason": "…"}`, with `"segment": <first seq>` for one segment.
