@@ -23,7 +23,7 @@ pub enum Error {
         reason: String,
     },
     /// The server answered with an error status.
-    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    #[error("{}: {}", stele_proto::code_name(.0.code()), .0.message())]
     Status(#[from] tonic::Status),
     /// Something the caller built is not valid (an event, a selection).
     #[error("{field}: {reason}")]
@@ -90,29 +90,6 @@ pub(crate) fn is_transient_code(code: Code) -> bool {
             | Code::DeadlineExceeded
             | Code::Aborted
     )
-}
-
-/// The canonical name of a gRPC code, as in the gRPC docs.
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// Result of a client call.
