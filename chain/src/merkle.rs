@@ -39,8 +39,9 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
-/// The largest power of two below `n` (`n` ≥ 2).
-fn split(n: u64) -> u64 {
+/// The largest power of two below `n` (`n` ≥ 2): where RFC 9162 splits a
+/// tree of `n` leaves into its left and right subtrees.
+pub fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }

@@ -284,7 +284,7 @@ impl Log {
             };
             return Ok(merkle::root_of(&leaves));
         }
-        let k = 1u64 << (63 - (hi - lo - 1).leading_zeros());
+        let k = merkle::split(hi - lo);
         Ok(merkle::node_hash(
             &self.subtree(snap, lo..lo + k)?,
             &self.subtree(snap, lo + k..hi)?,

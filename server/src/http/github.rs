@@ -34,7 +34,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// The handler.
+/// `POST /v1/logs/{log}/github`: verifies one delivery and appends its event.
 #[utoipa::path(
     post,
     path = "/v1/logs/{log}/github",

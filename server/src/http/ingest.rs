@@ -129,7 +129,7 @@ impl From<&Appended> for Receipts {
     }
 }
 
-/// The handler.
+/// `POST /v1/logs/{log}/events`: parses the body and appends its events as one batch.
 #[utoipa::path(
     post,
     path = "/v1/logs/{log}/events",

@@ -66,7 +66,7 @@ impl Modify for BearerToken {
     }
 }
 
-/// The handler; needs no token.
+/// `GET /v1/openapi.json`; needs no token.
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -44,7 +44,7 @@ pub struct TailParams {
     heartbeat_ms: Option<u64>,
 }
 
-/// The handler.
+/// `GET /v1/logs/{log}/tail`: starts the subscription and streams it as server-sent events.
 #[utoipa::path(
     get,
     path = "/v1/logs/{log}/tail",

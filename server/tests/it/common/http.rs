@@ -1,7 +1,7 @@
 //! Talking to the server over HTTP: a client, the error shape, JSON
 //! answers and server-sent events.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::TestServer;
@@ -150,4 +150,40 @@ impl SseReader {
             assert_eq!(sse.event, "heartbeat", "{sse:?}");
         }
     }
+}
+
+/// One HTTP call; the status and the JSON body (`Null` when none).
+pub async fn call(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    secret: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client().request(method, format!("{}{path}", server.endpoint));
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = if text.is_empty() || !text.starts_with(['{', '[']) {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    (status, value)
+}
+
+/// The string `field` of every record of a search page.
+pub fn field_of_records(page: &Value, field: &str) -> Vec<String> {
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[field].as_str().unwrap().to_string())
+        .collect()
 }
