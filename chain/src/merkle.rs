@@ -358,6 +358,34 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Adds a complete subtree of `2^level` leaves with root `root`: the
+    /// same as pushing its leaves one by one.
+    ///
+    /// # Errors
+    /// [`ProofError::Sizes`] when the tree's size is not a multiple of
+    /// `2^level` (the subtree would not be aligned).
+    pub fn push_subtree(&mut self, level: u32, root: Hash) -> Result<(), ProofError> {
+        let width = 1u64
+            .checked_shl(level)
+            .filter(|w| self.size.is_multiple_of(*w));
+        let Some(width) = width else {
+            return Err(ProofError::Sizes(format!(
+                "a subtree of 2^{level} leaves does not start at an aligned size ({})",
+                self.size
+            )));
+        };
+        let mut carry = root;
+        let mut bits = self.size >> level;
+        while bits & 1 == 1 {
+            let left = self.peaks.pop().expect("one peak per set bit");
+            carry = node_hash(&left, &carry);
+            bits >>= 1;
+        }
+        self.peaks.push(carry);
+        self.size += width;
+        Ok(())
+    }
+
     /// The root of the tree so far.
     pub fn root(&self) -> Hash {
         let mut peaks = self.peaks.iter().rev();
@@ -394,6 +422,31 @@ mod tests {
             assert_eq!(again, frontier);
         }
         assert!(Frontier::from_parts(3, vec![[0; 32]]).is_err());
+    }
+
+    #[test]
+    fn pushing_a_subtree_equals_pushing_its_leaves() {
+        let all = leaves(300);
+        // Chunks of 16 leaves, then single leaves, then chunks of 4.
+        let mut frontier = Frontier::new();
+        for c in 0..12 {
+            frontier
+                .push_subtree(4, root_of(&all[c * 16..(c + 1) * 16]))
+                .unwrap();
+            assert_eq!(frontier.root(), root_of(&all[..(c + 1) * 16]));
+        }
+        for leaf in &all[192..196] {
+            frontier.push(*leaf);
+        }
+        for c in 49..75 {
+            frontier
+                .push_subtree(2, root_of(&all[c * 4..(c + 1) * 4]))
+                .unwrap();
+            assert_eq!(frontier.root(), root_of(&all[..(c + 1) * 4]), "{c}");
+        }
+        frontier.push(all[0]);
+        assert!(frontier.push_subtree(1, all[0]).is_err());
+        assert!(Frontier::new().push_subtree(64, all[0]).is_err());
     }
 
     #[test]

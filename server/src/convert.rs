@@ -409,6 +409,8 @@ pub fn report_to_proto(r: &VerifyReport, log_dir: &Path) -> v1::VerifyResult {
         }),
         anchored_at: r.anchored_at,
         anchor_head: Vec::new(),
+        tree_chunks: r.tree_chunks,
+        tree_head: r.tree_head,
     }
 }
 

@@ -94,10 +94,14 @@ pub fn run(options: &Options) -> Result<Outcome, String> {
         let secs = started.elapsed().as_secs_f64();
         match &report.failure {
             None => eprintln!(
-                "ok      {name}: {} records, {} segments, {} checkpoints, {:.1} MB hashed in {secs:.1} s",
+                "ok      {name}: {} records, {} segments, {} checkpoints, {} tree roots{}, {:.1} MB hashed in {secs:.1} s",
                 report.records,
                 report.segments,
                 report.checkpoints,
+                report.tree_chunks,
+                report.tree_head.map_or(String::new(), |size| format!(
+                    " and the signed tree head at {size}"
+                )),
                 report.body_bytes as f64 / 1e6
             ),
             Some(failure) => eprintln!("FAILED  {name}: {failure}"),

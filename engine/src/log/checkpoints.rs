@@ -75,7 +75,7 @@ impl Log {
     }
 
     /// Signs a checkpoint at `size`/`head` and appends it to the log's
-    /// checkpoint log.
+    /// checkpoint log; signs the tree's root at `size` too (`tree.head`).
     pub(crate) fn write_checkpoint(&self, size: u64, head: Hash) -> Result<Checkpoint> {
         let cp = self
             .ctx
@@ -84,6 +84,8 @@ impl Log {
         let mut last = self.checkpoint_lock.lock();
         checkpoint::append(&checkpoint::path_in(&self.dir), &cp)?;
         *last = Some(cp.clone());
+        drop(last);
+        self.sign_tree_head(size);
         Ok(cp)
     }
 }

@@ -180,7 +180,7 @@ impl Log {
         };
         // Derived data: a tree that cannot keep its edge refuses the proofs
         // that need it (and says why), but never holds retention up.
-        if let Err(error) = self.keep_tree_edge(front.next_seq) {
+        if let Err(error) = self.keep_removed_nodes(front.next_seq) {
             tracing::warn!(log = %self.name, %error, "the Merkle tree cannot keep the leaves of the records removed; proofs that need them will be refused");
         }
         fault(Step::Commit)?;

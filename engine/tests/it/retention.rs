@@ -359,6 +359,13 @@ fn archive_and_restore(target: ArchiveTarget) {
     let receipts: Vec<_> = (0..600)
         .map(|s| log.read_with_receipt(s).unwrap().1)
         .collect();
+    let leaves: Vec<_> = receipts.iter().map(|r| r.leaf_hash).collect();
+    // Tree heads an auditor keeps, inside chunks retention will empty.
+    let signed = [150, 333];
+    for size in signed {
+        log.signed_tree_head(size, "stele.test").unwrap();
+    }
+    assert_proofs(&log, &leaves, &signed);
 
     let report = store
         .apply_retention("audit", &by("ops"), &mut |_| {})
@@ -371,6 +378,7 @@ fn archive_and_restore(target: ArchiveTarget) {
     let manifest = log.manifest();
     assert_eq!(manifest.archived.len(), 4);
     assert_verifies(&store, &log, Some(400));
+    assert_proofs(&log, &leaves, &signed);
 
     // The archive checks out on its own.
     let archive = store.archive().unwrap();
@@ -409,6 +417,7 @@ fn archive_and_restore(target: ArchiveTarget) {
         .unwrap();
     assert_eq!(page.hits.len(), 500);
     assert_verifies(&store, &log, Some(100));
+    assert_proofs(&log, &leaves, &signed);
     // Kept for an hour: retention leaves the restored segments alone.
     assert!(
         store
@@ -428,6 +437,7 @@ fn archive_and_restore(target: ArchiveTarget) {
         "100..600 minus the active one, all old now"
     );
     assert_verifies(&store, &log, Some(600));
+    assert_proofs(&log, &leaves, &signed);
     // Restored segments survive a restart.
     let restored = store
         .restore_segment(
@@ -450,6 +460,33 @@ fn archive_and_restore(target: ArchiveTarget) {
         .collect();
     assert_eq!(after, before);
     assert_verifies(&store, &log, Some(0));
+    assert_proofs(&log, &leaves, &signed);
+}
+
+/// The log's Merkle tree gives the root computed by definition from
+/// `leaves` (every record's leaf hash from seq 0), and its proofs check:
+/// inclusion of records still stored, consistency from the signed sizes
+/// `signed` and from the first stored seq.
+fn assert_proofs(log: &Log, leaves: &[stele_engine::chain::Hash], signed: &[u64]) {
+    use stele_chain::merkle::{root_of, verify_consistency, verify_inclusion};
+    let size = log.visible_seq();
+    assert_eq!(size, leaves.len() as u64);
+    let root = root_of(leaves);
+    assert_eq!(log.tree_root(size).unwrap(), root);
+    let first = log.first_seq();
+    for seq in [first, first + 1, size - 1]
+        .into_iter()
+        .filter(|s| *s < size)
+    {
+        let path = log.inclusion_proof(seq, size).unwrap();
+        verify_inclusion(seq, size, &leaves[seq as usize], &path, &root).unwrap();
+    }
+    for &old in signed.iter().chain([&first]) {
+        let proof = log.consistency_proof(old, size).unwrap();
+        let old_root = root_of(&leaves[..old as usize]);
+        verify_consistency(old, size, &old_root, &root, &proof)
+            .unwrap_or_else(|e| panic!("from {old} (log starts at {first}): {e}"));
+    }
 }
 
 #[test]

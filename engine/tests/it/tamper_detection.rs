@@ -1,6 +1,7 @@
 //! Tampering: one byte flipped in a sealed block, in a footer, in the WAL, a
 //! stored body changed with its checksums fixed up, a middle segment deleted,
-//! two segments swapped. Verification names the seq or the file and offset
+//! two segments swapped, a Merkle tree root or signed tree head altered.
+//! Verification names the seq or the file and offset
 //! every time, and no read returns the altered data as valid.
 
 use crate::common;
@@ -62,6 +63,49 @@ fn untouched_log_verifies() {
         report.checkpoints >= 4,
         "the seals' checkpoints were checked"
     );
+    assert_eq!(report.tree_chunks, 1, "the one whole chunk of 256 records");
+    assert_eq!(report.tree_head, Some(400), "the last seal's tree head");
+}
+
+#[test]
+fn an_altered_tree_root() {
+    let dir = build();
+    let path = common::log_dir(dir.path(), "t").join("tree.chunks");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let f = failure(dir.path());
+    assert_eq!((f.file, f.seq, f.offset), (path, Some(0), Some(0)));
+    assert!(f.reason.contains("leaves 0..256"), "{}", f.reason);
+}
+
+#[test]
+fn a_signed_tree_head_forged_or_not_matching_the_records() {
+    use stele_engine::checkpoint::Signer;
+    use stele_engine::log::tree::head::SignedHead;
+    let dir = build();
+    let log_dir = common::log_dir(dir.path(), "t");
+    let path = log_dir.join("tree.head");
+    let head = SignedHead::read(&path).unwrap().unwrap();
+    let forged = SignedHead {
+        root: [7; 32],
+        ..head.clone()
+    };
+    forged.write(&path).unwrap();
+    let f = failure(dir.path());
+    assert_eq!(f.file, path);
+    assert!(f.reason.contains("signature"), "{}", f.reason);
+    // Signed with the right key, over a root the records do not give.
+    let signer = Signer::load_or_create(dir.path()).unwrap();
+    let log_id = stele_engine::manifest::Manifest::load(&log_dir.join("manifest.json"))
+        .unwrap()
+        .log_id;
+    SignedHead::sign(&signer, ("t", log_id), (head.size, [7; 32]), head.time)
+        .write(&path)
+        .unwrap();
+    let f = failure(dir.path());
+    assert_eq!(f.file, path);
+    assert!(f.reason.contains("at size 400 differs"), "{}", f.reason);
 }
 
 #[test]

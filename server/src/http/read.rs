@@ -550,6 +550,8 @@ pub async fn verify(
                     "body_bytes": report.body_bytes,
                     "segments": report.segments,
                     "checkpoints": report.checkpoints,
+                    "tree_chunks": report.tree_chunks,
+                    "tree_head": report.tree_head,
                     "next_seq": report.next_seq,
                     "head": hex::encode(report.head),
                     "anchored_at": report.anchored_at,

@@ -142,10 +142,14 @@ async fn check(args: &VerifyArgs, client: &Client, pinned: Option<String>) -> Re
         );
     }
     ok(&format!(
-        "server check: {} records in {} segments, {} signed checkpoints",
+        "server check: {} records in {} segments, {} signed checkpoints, {} tree roots{}",
         thousands(result.records),
         result.segments,
-        result.checkpoints
+        result.checkpoints,
+        thousands(result.tree_chunks),
+        result.tree_head.map_or(String::new(), |size| format!(
+            " and the signed tree head at {size}"
+        ))
     ));
     // Records before the anchor left under retention: the walk here starts
     // from the anchor's chain hash, which the server checked.

@@ -1,6 +1,7 @@
 //! Verification: recompute every body digest, leaf hash and chain hash from
 //! the stored bytes, check that segments follow each other, and check every
-//! recorded checkpoint against the recomputed chain.
+//! recorded checkpoint against the recomputed chain, and the Merkle
+//! tree's stored roots and signed head against the records ([`tree`]).
 //!
 //! It reads files only, never changes them, and needs no open [`Store`]: the
 //! offline `steled verify` and a live [`Log::verify`] run the same code. The
@@ -25,9 +26,12 @@ use crate::log::Log;
 use crate::log::compact::{next_seq_of, same_chain};
 use crate::log::open::check_follows;
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::record::RECORD_HEADER_LEN;
+use crate::record::{RECORD_HEADER_LEN, RecordRef};
 use crate::segment::SealedSegment;
 use crate::wal::{TornTail, scan_wal};
+
+mod tree;
+use self::tree::TreeCheck;
 
 /// What verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,12 @@ pub struct VerifyReport {
     pub segments: usize,
     /// Checkpoints checked against the chain.
     pub checkpoints: usize,
+    /// Stored Merkle tree roots (a chunk of 256 records each) found equal
+    /// to the ones recomputed from the records.
+    pub tree_chunks: u64,
+    /// The size of the signed tree head checked against the tree, when
+    /// there is one and the walk saw the records it needs.
+    pub tree_head: Option<u64>,
     /// Seq after the last record found.
     pub next_seq: u64,
     /// Chain hash after the last record found.
@@ -185,6 +195,7 @@ pub fn verify_log_dir_with_progress(
     let mut v = Verifier {
         range: range.clone(),
         expected_heads: BTreeMap::new(),
+        tree: None,
         report: VerifyReport {
             log: manifest.name.clone(),
             range,
@@ -192,6 +203,8 @@ pub fn verify_log_dir_with_progress(
             body_bytes: 0,
             segments: 0,
             checkpoints: 0,
+            tree_chunks: 0,
+            tree_head: None,
             next_seq: 0,
             head: chain::genesis(&manifest.log_id),
             anchored_at: None,
@@ -206,6 +219,10 @@ pub fn verify_log_dir_with_progress(
     match checkpoint::read_all(&checkpoints_path) {
         Ok(cps) => v.load_checkpoints(&manifest, cps, key, &checkpoints_path),
         Err(e) => v.fail(VerifyFailure::from_error(e, None, &checkpoints_path)),
+    }
+    match TreeCheck::load(dir, &manifest, key) {
+        Ok(tree) => v.tree = Some(tree),
+        Err(failure) => v.fail(failure),
     }
     if v.report.failure.is_none()
         && let Some(anchor) = &manifest.anchor
@@ -227,6 +244,15 @@ pub fn verify_log_dir_with_progress(
         v.walk_segments(&dir.join(SEGMENTS_DIR), &manifest.log_id, progress);
     }
     if v.report.failure.is_none()
+        && let Some(tree) = v.tree.take()
+    {
+        v.report.tree_chunks = tree.checked;
+        match tree.finish() {
+            Ok(size) => v.report.tree_head = size,
+            Err(failure) => v.fail(failure),
+        }
+    }
+    if v.report.failure.is_none()
         && let Some((&size, _)) = v.expected_heads.range(v.report.next_seq + 1..).next()
     {
         let next = v.report.next_seq;
@@ -246,12 +272,28 @@ struct Verifier {
     range: Range<u64>,
     /// Chain hash each checkpoint expects after `size` records, by size.
     expected_heads: BTreeMap<u64, Hash>,
+    /// The tree check, fed the leaves the walk hashes.
+    tree: Option<TreeCheck>,
     report: VerifyReport,
 }
 
 impl Verifier {
     fn fail(&mut self, failure: VerifyFailure) {
         self.report.failure.get_or_insert(failure);
+    }
+
+    /// Hands the leaf hash of record `seq` to the tree check.
+    fn tree_leaf(&mut self, seq: u64, leaf: Hash) -> bool {
+        let Some(tree) = &mut self.tree else {
+            return true;
+        };
+        match tree.leaf(seq, leaf) {
+            Ok(()) => true,
+            Err(failure) => {
+                self.fail(failure);
+                false
+            }
+        }
     }
 
     fn load_checkpoints(
@@ -455,6 +497,11 @@ impl Verifier {
                             return;
                         }
                     }
+                    for (seq, leaf) in found.leaves {
+                        if !self.tree_leaf(seq, leaf) {
+                            return;
+                        }
+                    }
                 }
                 Err((seq, e)) => return self.fail(VerifyFailure::from_error(e, Some(seq), path)),
             }
@@ -492,6 +539,20 @@ impl Verifier {
             if !self.check_head(seq, &entry.chain_hash, path) {
                 return;
             }
+            let leaf = match RecordRef::decode(&bytes[entry.offset as usize..]) {
+                Ok((record, _)) => record.leaf_hash(),
+                Err(reason) => {
+                    return self.fail(VerifyFailure {
+                        seq: Some(seq),
+                        file: path.to_path_buf(),
+                        offset: Some(entry.offset),
+                        reason,
+                    });
+                }
+            };
+            if !self.tree_leaf(seq, leaf) {
+                return;
+            }
         }
         if let Some(torn) = scan.torn.clone() {
             if is_last {
@@ -517,6 +578,8 @@ struct BlockFindings {
     body_bytes: u64,
     /// Chain hashes after the seqs that checkpoints name.
     heads: Vec<(u64, Hash)>,
+    /// Leaf hashes of the records in range, in seq order.
+    leaves: Vec<(u64, Hash)>,
 }
 
 /// Checks `blocks` of `segment` on every core; results come back in block
@@ -539,6 +602,7 @@ fn check_blocks_in_parallel(
                         if expected_heads.contains_key(&(record.seq + 1)) {
                             found.heads.push((record.seq, receipt.chain_hash));
                         }
+                        found.leaves.push((record.seq, receipt.leaf_hash));
                     }
                 })
                 .map(|()| found)
