@@ -44,6 +44,8 @@ pub struct Config {
     pub github_webhooks: Vec<GithubWebhookConfig>,
     /// The HTTP/JSON API's settings.
     pub http: HttpConfig,
+    /// The web console at `/`: the `[console]` table.
+    pub console: ConsoleConfig,
     /// The name standard (C2SP) checkpoints are signed as, and their
     /// origins start with (`<origin>/<log>`): this server's public name,
     /// `stele.example.com`. Default: the machine's host name.
@@ -75,6 +77,7 @@ impl Default for Config {
             tokens: Vec::new(),
             github_webhooks: Vec::new(),
             http: HttpConfig::default(),
+            console: ConsoleConfig::default(),
             origin: default_origin(),
             limits: LimitsConfig::default(),
             dedup: DedupConfig::default(),
@@ -132,6 +135,36 @@ pub struct HttpConfig {
     /// Origins whose web pages may call the API from a browser (CORS):
     /// `https://app.example.com`, or `*` for any; none by default.
     pub cors_origins: Vec<String>,
+}
+
+/// Settings of the web console (docs/console.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console at `/` (true).
+    pub enabled: bool,
+    /// Origins whose pages may show the console in a frame (the
+    /// `frame-ancestors` policy), and whose frames may hand it a token
+    /// with `postMessage`: `https://app.example.com`; none by default.
+    pub frame_ancestors: Vec<String>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            frame_ancestors: Vec::new(),
+        }
+    }
+}
+
+/// True for an origin such as `https://app.example.com`: scheme and host,
+/// no path, a valid header value.
+fn is_web_origin(origin: &str) -> bool {
+    (origin.starts_with("https://") || origin.starts_with("http://"))
+        && !origin.ends_with('/')
+        && !origin.contains([' ', ';', ',', '\'', '"'])
+        && origin.parse::<tonic::codegen::http::HeaderValue>().is_ok()
 }
 
 /// A log that accepts GitHub webhook deliveries
@@ -436,13 +469,16 @@ impl Config {
             )));
         }
         for (i, origin) in self.http.cors_origins.iter().enumerate() {
-            let valid = origin == "*"
-                || ((origin.starts_with("https://") || origin.starts_with("http://"))
-                    && !origin.ends_with('/')
-                    && origin.parse::<tonic::codegen::http::HeaderValue>().is_ok());
-            if !valid {
+            if origin != "*" && !is_web_origin(origin) {
                 return Err(ConfigError(format!(
                     "http.cors_origins[{i}]: `{origin}` is not an origin such as https://app.example.com (scheme and host, no path), or *"
+                )));
+            }
+        }
+        for (i, origin) in self.console.frame_ancestors.iter().enumerate() {
+            if !is_web_origin(origin) {
+                return Err(ConfigError(format!(
+                    "console.frame_ancestors[{i}]: `{origin}` is not an origin such as https://app.example.com (scheme and host, no path)"
                 )));
             }
         }
@@ -626,6 +662,14 @@ mod tests {
             (
                 "[[github_webhooks]]\nlog = \"Bad Name\"\nsecret = \"0123456789abcdef\"",
                 "github_webhooks[0].log",
+            ),
+            (
+                "[console]\nframe_ancestors = [\"https://a.example 'unsafe-inline'\"]",
+                "console.frame_ancestors[0]",
+            ),
+            (
+                "[console]\nframe_ancestors = [\"*\"]",
+                "console.frame_ancestors[0]",
             ),
         ] {
             let err = toml::from_str::<Config>(toml)

@@ -172,7 +172,7 @@ pub async fn start_with(config: Config, options: StoreOptions) -> Result<Running
     let router = builder(&config)?
         .accept_http1(true)
         .layer(tower::util::MapResponseLayer::new(size_limit_answer(limit)))
-        .add_routes(crate::http::router(ctx.clone(), &config.http.cors_origins).into())
+        .add_routes(crate::http::router(ctx.clone(), &config.http, &config.console).into())
         .add_service(health(ctx.shutdown.clone()))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

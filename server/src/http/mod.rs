@@ -16,9 +16,13 @@
 //! - [`admin`]: logs, segments, retention and holds, transcoded to the
 //!   `Admin` service.
 //! - [`openapi`]: the OpenAPI document, `GET /v1/openapi.json`.
+//! - [`export`]: a search's whole result set as CSV or JSON Lines.
+//! - [`console`]: the web console's files, at `/`.
 
 pub mod admin;
+pub mod console;
 pub mod error;
+pub mod export;
 pub mod github;
 pub mod ingest;
 pub mod openapi;
@@ -38,14 +42,15 @@ use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::auth::Role;
+use crate::config::{ConsoleConfig, HttpConfig};
 use crate::context::{Context, Session};
 use error::ApiError;
 
-/// The HTTP routes over the shared context, answering browsers of
-/// `cors_origins` (none when empty). A request that matches none is
-/// answered 404 in the API's error shape, or, when it is gRPC, with gRPC's
-/// `UNIMPLEMENTED`.
-pub fn router(ctx: Context, cors_origins: &[String]) -> Router {
+/// The HTTP routes over the shared context, with the console as `console`
+/// says, answering browsers of `http.cors_origins` (none when empty). A
+/// request that matches none is answered 404 in the API's error shape, or,
+/// when it is gRPC, with gRPC's `UNIMPLEMENTED`.
+pub fn router(ctx: Context, http: &HttpConfig, console: &ConsoleConfig) -> Router {
     let routes = Router::new()
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/v1/logs", get(admin::list_logs).post(admin::create_log))
@@ -63,6 +68,7 @@ pub fn router(ctx: Context, cors_origins: &[String]) -> Router {
             post(ingest::post_events).get(read::search),
         )
         .route("/v1/logs/{log}/events/{seq}", get(read::get_record))
+        .route("/v1/logs/{log}/export", get(export::export))
         .route("/v1/logs/{log}/github", post(github::deliver))
         .route("/v1/logs/{log}/aggregate", get(read::aggregate))
         .route("/v1/logs/{log}/checkpoint", get(read::checkpoint))
@@ -75,10 +81,11 @@ pub fn router(ctx: Context, cors_origins: &[String]) -> Router {
         .route("/v1/logs/{log}/tail", get(tail::tail))
         .route("/v1/tokens", post(tokens::mint).get(tokens::list))
         .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .merge(console::routes(console))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(ctx);
-    match cors(cors_origins) {
+    match cors(&http.cors_origins) {
         Some(layer) => routes.layer(layer),
         None => routes,
     }

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{admin, github, ingest, proofs, read, tail, tokens};
+use crate::http::{admin, export, github, ingest, proofs, read, tail, tokens};
 
 /// The document.
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use crate::http::{admin, github, ingest, proofs, read, tail, tokens};
     paths(
         ingest::post_events,
         read::search,
+        export::export,
         read::get_record,
         read::aggregate,
         read::checkpoint,

@@ -126,6 +126,11 @@ impl SearchParams {
         }
     }
 
+    /// The same, in `order` (`newest` or `oldest`; newest when `None`).
+    pub fn ordered(self, order: Option<String>) -> SearchParams {
+        SearchParams { order, ..self }
+    }
+
     /// The engine query.
     pub fn query(self, ctx: &Context) -> Result<Query, Status> {
         let now = ctx.store.now_ns();

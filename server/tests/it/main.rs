@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod binary;
 mod compact_and_erase;
+mod console;
 mod github;
 mod http;
 mod proofs;

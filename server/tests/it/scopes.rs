@@ -186,6 +186,27 @@ async fn every_route_by_every_token_on_its_own_tenant_and_another() {
                 assert_eq!(agg["terms"]["top"], json!([{"value": "acme", "count": 3}]));
             }
         }
+        // Export: the same records as search, streamed.
+        let mut request = crate::common::http::client().get(format!(
+            "{}/v1/logs/audit/export?format=jsonl",
+            server.endpoint
+        ));
+        if let Some(secret) = secret {
+            request = request.bearer_auth(secret);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let exported: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|r| r["tenant"].as_str().unwrap_or_default().to_string())
+            .collect();
+        match sees {
+            Sees::Nothing => unauthorized(status),
+            Sees::All => assert_eq!(exported.len(), 6, "{kind}"),
+            Sees::Acme => assert_eq!(exported, ["acme"; 3], "{kind}: {text}"),
+        }
         // One record: its own tenant's, another's, and one that does not exist.
         let (own, _) = call(
             &server,

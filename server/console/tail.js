@@ -1,0 +1,79 @@
+// The live tail: matching records as they are appended, with the same
+// query language; after a dropped connection it resumes from the last
+// event id (the seq to resume from), so nothing is missed or repeated.
+
+import { open, readEvents, url } from "./api.js";
+import { formatTime, h } from "./dom.js";
+
+const $ = (id) => document.getElementById(id);
+const KEEP = 500;
+
+let running = null;
+
+/** Stops the tail, if one runs. */
+export function stopTail() {
+  if (running) running.abort();
+  running = null;
+  $("tail-start").disabled = false;
+  $("tail-stop").disabled = true;
+}
+
+/** Follows `state.log` with `state.q` from now on. `go(change)` navigates. */
+export function startTail(state, go) {
+  stopTail();
+  const controller = new AbortController();
+  running = controller;
+  const tbody = $("tail-results").tBodies[0];
+  tbody.replaceChildren();
+  const status = $("tail-status");
+  $("tail-start").disabled = true;
+  $("tail-stop").disabled = false;
+  let lastId;
+  let seen = 0;
+  const connect = async (attempt) => {
+    const headers = lastId !== undefined ? { "Last-Event-ID": lastId } : {};
+    try {
+      const response = await open(url(`/v1/logs/${encodeURIComponent(state.log)}/tail`, { q: state.q }),
+        { headers, signal: controller.signal });
+      status.textContent = `Following ${state.log}${state.q ? ` for ${state.q}` : ""}: ${seen} so far.`;
+      attempt = 0;
+      await readEvents(response, (event) => {
+        if (event.id !== undefined) lastId = event.id;
+        if (event.event === "record") {
+          const record = JSON.parse(event.data);
+          seen += 1;
+          tbody.prepend(row(record, go));
+          while (tbody.rows.length > KEEP) tbody.deleteRow(-1);
+          status.textContent = `Following ${state.log}${state.q ? ` for ${state.q}` : ""}: ${seen} so far.`;
+        } else if (event.event === "error") {
+          status.textContent = JSON.parse(event.data).error?.message || "the server ended the tail";
+        }
+      });
+    } catch (e) {
+      if (controller.signal.aborted) return;
+      if (e.status && e.status < 500) {
+        status.textContent = e.message;
+        stopTail();
+        return;
+      }
+    }
+    if (controller.signal.aborted) return;
+    const wait = Math.min(1000 * 2 ** attempt, 15000);
+    status.textContent = `Disconnected; resuming from seq ${lastId ?? "the head"} in ${wait / 1000} s…`;
+    setTimeout(() => { if (!controller.signal.aborted) connect(attempt + 1); }, wait);
+  };
+  connect(0);
+}
+
+function row(record, go) {
+  const actor = record.actor || {};
+  const resource = record.resource || {};
+  return h("tr", { tabindex: 0, "data-seq": record.seq, onclick: () => go({ view: "record", seq: record.seq }) },
+    h("td", { class: "seq" }, String(record.seq)),
+    h("td", { class: "time" }, formatTime(record.time || record.ingest_time)),
+    h("td", {}, actor.display_name || actor.id || ""),
+    h("td", {}, record.action || ""),
+    h("td", {}, [resource.kind, resource.id].filter(Boolean).join(":")),
+    h("td", { class: record.outcome ? `outcome-${record.outcome}` : "" }, record.outcome || ""),
+    h("td", { class: "msg" }, record.message || ""));
+}
