@@ -55,17 +55,12 @@ function go(change) {
   render();
 }
 
+/** The logs the caller may use, from its session; admin pages for admins. */
 async function loadLogs() {
   const select = $("log");
-  let names;
-  try {
-    names = ((await getJson("/v1/logs")).logs || []).map((l) => l.name);
-    document.body.classList.add("admin");
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 403) throw e;
-    // A viewer token may not list logs: it names its log in the URL.
-    names = state.log ? [state.log] : [];
-  }
+  const session = await getJson("/v1/session");
+  document.body.classList.toggle("admin", session.roles.includes("admin"));
+  const names = session.logs;
   select.replaceChildren(...names.map((name) => h("option", { value: name }, name)));
   if (!state.log && names.length) {
     state.log = names.find((n) => n !== "_system") || names[0];
@@ -157,6 +152,7 @@ function wire() {
     e.preventDefault();
     const target = new URL(link.href, location.href);
     if (state.embed) target.searchParams.set("embed", "1");
+    if (!target.searchParams.has("log") && state.log) target.searchParams.set("log", state.log);
     history.pushState(null, "", target.pathname + target.search);
     render();
   });

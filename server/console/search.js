@@ -168,7 +168,7 @@ async function loadHistogram(state, log, base, mine, go, summary) {
   if (mine !== generation) return;
   const hist = answer.histogram;
   summary.dataset.total = hist.total;
-  summary.textContent = `${formatCount(hist.total)} matching records`;
+  summary.textContent = hist.total ? `${formatCount(hist.total)} matching records` : "No matching records.";
   const buckets = hist.buckets.map((b) => ({ at: new Date(b.start).getTime(), count: b.count }));
   if (!buckets.length) return;
   const lo = Math.min(from, buckets[0].at);

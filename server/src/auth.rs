@@ -86,6 +86,11 @@ impl Principal {
         }
     }
 
+    /// What it may do.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
     /// The tenants it is limited to, if it is.
     pub fn tenants(&self) -> Option<&[String]> {
         (!self.tenants.is_empty()).then_some(&self.tenants[..])

@@ -79,6 +79,7 @@ pub fn router(ctx: Context, http: &HttpConfig, console: &ConsoleConfig) -> Route
             get(proofs::consistency),
         )
         .route("/v1/logs/{log}/tail", get(tail::tail))
+        .route("/v1/session", get(session))
         .route("/v1/tokens", post(tokens::mint).get(tokens::list))
         .route("/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .merge(console::routes(console))
@@ -118,6 +119,16 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// A `tonic::Request` view of an HTTP request's headers and connection,
+/// so that tokens and peer addresses are read exactly as for gRPC.
+fn grpc_view(parts: &Parts) -> tonic::Request<()> {
+    tonic::Request::from_parts(
+        MetadataMap::from_headers(parts.headers.clone()),
+        parts.extensions.clone(),
+        (),
+    )
+}
+
 /// Authenticates and authorizes an HTTP caller exactly as a gRPC one:
 /// `authorization: Bearer` and the peer address are read from the request
 /// the same way. `method` is the gRPC method the route stands for
@@ -133,12 +144,37 @@ pub fn admit(
     role: Role,
     log: Option<&str>,
 ) -> Result<Session, Status> {
-    let request = tonic::Request::from_parts(
-        MetadataMap::from_headers(parts.headers.clone()),
-        parts.extensions.clone(),
-        (),
-    );
-    ctx.admit(&request, method, role, log)
+    ctx.admit(&grpc_view(parts), method, role, log)
+}
+
+/// `GET /v1/session`: who the caller is, for a client such as the console
+/// to show what it may do: the token's name, its roles, the existing logs
+/// it may use and the tenants it is limited to (`null`: every tenant).
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "tokens",
+    summary = "Session: the caller's token name, roles, logs and tenants",
+    responses(
+        (status = 200, description = "`{\"name\", \"roles\", \"logs\", \"tenants\"}`", body = Object),
+        (status = 401, body = error::ErrorBody),
+    ),
+)]
+pub async fn session(
+    axum::extract::State(ctx): axum::extract::State<Context>,
+    parts: Parts,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let session = ctx.authenticate(&grpc_view(&parts), "Session")?;
+    let principal = &session.principal;
+    let store = ctx.store.clone();
+    let mut logs = crate::status::blocking(move || store.list_logs()).await?;
+    logs.retain(|name| principal.may_see(name));
+    Ok(axum::Json(serde_json::json!({
+        "name": principal.name,
+        "roles": principal.roles().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "logs": logs,
+        "tenants": principal.tenants(),
+    })))
 }
 
 /// A route's path parameters, refused in the API's error shape.

@@ -28,6 +28,7 @@ use crate::http::{admin, export, github, ingest, proofs, read, tail, tokens};
         proofs::consistency,
         tail::tail,
         github::deliver,
+        crate::http::session,
         tokens::mint,
         tokens::list,
         tokens::revoke,

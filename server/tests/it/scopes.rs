@@ -186,6 +186,17 @@ async fn every_route_by_every_token_on_its_own_tenant_and_another() {
                 assert_eq!(agg["terms"]["top"], json!([{"value": "acme", "count": 3}]));
             }
         }
+        // The session: what the console shows the token.
+        let (status, session) = call(&server, Method::GET, "/v1/session", secret, None).await;
+        match sees {
+            Sees::Nothing => unauthorized(status),
+            Sees::All => assert_eq!(session["tenants"], Value::Null, "{kind}: {session}"),
+            Sees::Acme => {
+                assert_eq!(session["tenants"], json!(["acme"]), "{kind}");
+                assert_eq!(session["logs"], json!(["audit"]), "{kind}");
+                assert_eq!(session["roles"], json!(["read"]), "{kind}");
+            }
+        }
         // Export: the same records as search, streamed.
         let mut request = crate::common::http::client().get(format!(
             "{}/v1/logs/audit/export?format=jsonl",
