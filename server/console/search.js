@@ -20,7 +20,7 @@ const DURATIONS = { "15m": 9e5, "1h": 3.6e6, "24h": 8.64e7, "7d": 6.048e8, "30d"
 
 /** The time window of `state` as {since, until} API parameters (RFC 3339
  * or durations), and its bounds in ms for the histogram. */
-export function window(state) {
+function timeWindow(state) {
   if (state.range === "custom") {
     const since = state.since ? new Date(state.since) : null;
     const until = state.until ? new Date(state.until) : null;
@@ -36,7 +36,7 @@ export function window(state) {
 
 /** The search parameters of `state` for the API. */
 function params(state) {
-  return { q: state.q, ...window(state).params };
+  return { q: state.q, ...timeWindow(state).params };
 }
 
 let generation = 0;
@@ -147,7 +147,7 @@ function interval(span) {
 
 async function loadHistogram(state, log, base, mine, go, summary) {
   const figure = clear($("histogram"));
-  const win = window(state);
+  const win = timeWindow(state);
   let from = win.from;
   if (from === undefined) {
     // All time: the bucket width from the oldest matching record.
