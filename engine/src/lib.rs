@@ -44,6 +44,7 @@ pub mod index;
 pub mod log;
 pub mod maintenance;
 pub mod manifest;
+mod pools;
 pub mod query;
 pub mod record;
 pub mod retention;

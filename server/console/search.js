@@ -1,8 +1,9 @@
 // The search page: one query bar, a time range, results newest first with
 // infinite scroll through the cursor, facets that add filters, a
 // histogram to brush, and the result set exported as CSV or JSON Lines.
-// Results, facets and histogram load independently: a slow aggregation
-// never holds up the table.
+// The first page of results is asked for first, alone; facets and the
+// histogram follow it, each on its own, so a slow aggregation never holds
+// up the table. A new search cancels the requests of the one before.
 
 import { getJson, open, url } from "./api.js";
 import { append, clear, formatCount, formatTime, h, svg } from "./dom.js";
@@ -40,11 +41,15 @@ function params(state) {
 }
 
 let generation = 0;
+let inFlight = new AbortController();
 
 /** Runs the search of `state`: table, facets and histogram. `go(change)`
  * navigates to the state with `change` applied. */
 export function runSearch(state, go) {
   const mine = ++generation;
+  inFlight.abort();
+  inFlight = new AbortController();
+  const signal = inFlight.signal;
   const log = encodeURIComponent(state.log);
   const base = params(state);
   const error = $("search-error");
@@ -67,7 +72,7 @@ export function runSearch(state, go) {
     loading = true;
     try {
       const page = await getJson(url(`/v1/logs/${log}/events`,
-        { ...base, limit: PAGE, cursor, order: state.order }));
+        { ...base, limit: PAGE, cursor, order: state.order }), { signal });
       if (mine !== generation) return;
       for (const record of page.records) tbody.append(resultRow(record, go));
       shown += page.records.length;
@@ -88,9 +93,13 @@ export function runSearch(state, go) {
     if (entries.some((e) => e.isIntersecting) && cursor) loadPage();
   });
   delete summary.dataset.total;
-  loadPage();
-  loadFacets(state, log, base, mine, go);
-  loadHistogram(state, log, base, mine, go, summary);
+  clear($("facets"));
+  clear($("histogram"));
+  loadPage().finally(() => {
+    if (mine !== generation) return;
+    loadFacets(state, log, base, mine, go, signal);
+    loadHistogram(state, log, base, mine, go, summary, signal);
+  });
 }
 
 function resultRow(record, go) {
@@ -111,7 +120,7 @@ function resultRow(record, go) {
   h("td", { class: "msg" }, record.message || ""));
 }
 
-async function loadFacets(state, log, base, mine, go) {
+async function loadFacets(state, log, base, mine, go, signal) {
   const facets = clear($("facets"));
   const lists = FACETS.map(([field, title]) => {
     const list = h("ul", { "aria-label": title }, h("li", {}, "…"));
@@ -120,7 +129,8 @@ async function loadFacets(state, log, base, mine, go) {
   });
   await Promise.all(lists.map(async ([field, list]) => {
     try {
-      const answer = await getJson(url(`/v1/logs/${log}/aggregate`, { ...base, count_by: field, top: 8 }));
+      const answer = await getJson(url(`/v1/logs/${log}/aggregate`, { ...base, count_by: field, top: 8 }),
+        { signal });
       if (mine !== generation) return;
       clear(list);
       const top = answer.terms?.top || [];
@@ -145,14 +155,15 @@ function interval(span) {
   return steps.find(([ms]) => span / ms <= 80) || steps[steps.length - 1];
 }
 
-async function loadHistogram(state, log, base, mine, go, summary) {
+async function loadHistogram(state, log, base, mine, go, summary, signal) {
   const figure = clear($("histogram"));
   const win = timeWindow(state);
   let from = win.from;
   if (from === undefined) {
     // All time: the bucket width from the oldest matching record.
     try {
-      const oldest = await getJson(url(`/v1/logs/${log}/events`, { ...base, limit: 1, order: "oldest" }));
+      const oldest = await getJson(url(`/v1/logs/${log}/events`, { ...base, limit: 1, order: "oldest" }),
+        { signal });
       const first = oldest.records[0];
       from = first ? new Date(first.time || first.ingest_time).getTime() : win.to - 8.64e7;
     } catch { from = win.to - 8.64e7; }
@@ -160,7 +171,7 @@ async function loadHistogram(state, log, base, mine, go, summary) {
   const [ms, every] = interval(Math.max(win.to - from, 1000));
   let answer;
   try {
-    answer = await getJson(url(`/v1/logs/${log}/aggregate`, { ...base, interval: every }));
+    answer = await getJson(url(`/v1/logs/${log}/aggregate`, { ...base, interval: every }), { signal });
   } catch (e) {
     if (mine === generation) figure.textContent = e.message;
     return;

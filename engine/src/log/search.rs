@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::index::INDEX_DIR;
 use crate::index::collect::{Count, Counts, Key, TopHits, TopKeys};
 use crate::index::segment_index::SegmentIndex;
+use crate::pools;
 use crate::query::compile::compile;
 use crate::query::cursor::{Cursor, fingerprint};
 use crate::query::{
@@ -240,24 +241,26 @@ impl Log {
         let snapshot = self.index_watermark();
         let (candidates, mut stats) = self.candidates(query, snapshot, None);
         stats.segments_searched = candidates.len();
-        let parts = candidates
-            .par_iter()
-            .map(|(_, segment, ix)| {
-                let ix = self.pinned_index(segment, ix)?;
-                let collector = Count {
-                    field: field.map(ExactField::column),
-                    interval,
-                    below_seq: if segment.next_seq() > snapshot {
-                        snapshot
-                    } else {
-                        u64::MAX
-                    },
-                };
-                ix.searcher()
-                    .search(&*compiled, &collector)
-                    .map_err(Error::index(ix.dir()))
-            })
-            .collect::<Result<Vec<Counts>>>()?;
+        let parts = pools::install(pools::scans(), || {
+            candidates
+                .par_iter()
+                .map(|(_, segment, ix)| {
+                    let ix = self.pinned_index(segment, ix)?;
+                    let collector = Count {
+                        field: field.map(ExactField::column),
+                        interval,
+                        below_seq: if segment.next_seq() > snapshot {
+                            snapshot
+                        } else {
+                            u64::MAX
+                        },
+                    };
+                    ix.searcher()
+                        .search(&*compiled, &collector)
+                        .map_err(Error::index(ix.dir()))
+                })
+                .collect::<Result<Vec<Counts>>>()
+        })?;
         let mut all = Counts::default();
         for part in parts {
             all.merge(part);
@@ -366,12 +369,13 @@ fn check_top(top: usize) -> Result<()> {
 
 /// The `top` most frequent values, most frequent first, ties by value.
 fn top_values(counts: &Counts, top: usize) -> Vec<(String, u64)> {
-    let mut values: Vec<(String, u64)> = counts
-        .by_value
-        .iter()
-        .map(|(v, n)| (v.clone(), *n))
-        .collect();
-    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    values.truncate(top);
-    values
+    let most_first =
+        |a: &(&String, &u64), b: &(&String, &u64)| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0));
+    let mut values: Vec<(&String, &u64)> = counts.by_value.iter().collect();
+    if values.len() > top {
+        values.select_nth_unstable_by(top, most_first);
+        values.truncate(top);
+    }
+    values.sort_unstable_by(most_first);
+    values.into_iter().map(|(v, n)| (v.clone(), *n)).collect()
 }

@@ -8,7 +8,6 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,7 +20,7 @@ use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
 use crate::files::{fsync_dir, set_read_only, tmp_path};
 use crate::format::FileHeader;
-use crate::maintenance::Priority;
+use crate::pools;
 use crate::record::Record;
 
 /// How sealed segments are compressed.
@@ -217,7 +216,7 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Compresses the pending blocks on every core ([`compression_pool`]),
+    /// Compresses the pending blocks on every core ([`pools::compression`]),
     /// then writes them in order.
     fn write_pending(&mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
@@ -236,10 +235,7 @@ impl Builder<'_> {
                 })
                 .collect::<Vec<std::io::Result<Vec<Vec<u8>>>>>()
         };
-        let compressed = match compression_pool() {
-            Some(pool) => pool.install(compress),
-            None => compress(),
-        };
+        let compressed = pools::install(pools::compression(), compress);
         let mut metas = pending.into_iter().map(|(_, meta)| meta);
         for chunk in compressed {
             for bytes in chunk.map_err(Error::io("compress block for", self.path))? {
@@ -253,24 +249,6 @@ impl Builder<'_> {
         }
         Ok(())
     }
-}
-
-/// The threads that compress sealed blocks: a pool of their own, one a
-/// core, at a low priority ([`Priority::Low`]), so that a seal neither
-/// queues the appends' and searches' parallel work (rayon's global pool)
-/// behind its blocks nor takes the cores they need. `None` (compress on
-/// the global pool) if its threads cannot be started.
-fn compression_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("stele-compress-{i}"))
-            .start_handler(|_| Priority::Low.apply())
-            .build()
-            .map_err(|e| tracing::warn!(error = %e, "no thread pool for compression; using the shared one"))
-            .ok()
-    })
-    .as_ref()
 }
 
 #[cfg(test)]

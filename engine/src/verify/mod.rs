@@ -26,6 +26,7 @@ use crate::log::Log;
 use crate::log::compact::{next_seq_of, same_chain};
 use crate::log::open::check_follows;
 use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::pools;
 use crate::record::{RECORD_HEADER_LEN, RecordRef};
 use crate::segment::SealedSegment;
 use crate::wal::{TornTail, scan_wal};
@@ -582,7 +583,7 @@ struct BlockFindings {
     leaves: Vec<(u64, Hash)>,
 }
 
-/// Checks `blocks` of `segment` on every core; results come back in block
+/// Checks `blocks` of `segment` on every core ([`pools::scans`]); results come back in block
 /// order, each an error tagged with the block's first seq.
 fn check_blocks_in_parallel(
     segment: &SealedSegment,
@@ -590,23 +591,25 @@ fn check_blocks_in_parallel(
     range: &Range<u64>,
     expected_heads: &BTreeMap<u64, Hash>,
 ) -> Vec<std::result::Result<BlockFindings, (u64, Error)>> {
-    blocks
-        .par_iter()
-        .map(|&i| {
-            let mut found = BlockFindings::default();
-            segment
-                .check_block(i, |record, receipt| {
-                    if range.contains(&record.seq) {
-                        found.records += 1;
-                        found.body_bytes += record.body_len() as u64;
-                        if expected_heads.contains_key(&(record.seq + 1)) {
-                            found.heads.push((record.seq, receipt.chain_hash));
+    pools::install(pools::scans(), || {
+        blocks
+            .par_iter()
+            .map(|&i| {
+                let mut found = BlockFindings::default();
+                segment
+                    .check_block(i, |record, receipt| {
+                        if range.contains(&record.seq) {
+                            found.records += 1;
+                            found.body_bytes += record.body_len() as u64;
+                            if expected_heads.contains_key(&(record.seq + 1)) {
+                                found.heads.push((record.seq, receipt.chain_hash));
+                            }
+                            found.leaves.push((record.seq, receipt.leaf_hash));
                         }
-                        found.leaves.push((record.seq, receipt.leaf_hash));
-                    }
-                })
-                .map(|()| found)
-                .map_err(|e| (segment.blocks()[i].first_seq, e))
-        })
-        .collect()
+                    })
+                    .map(|()| found)
+                    .map_err(|e| (segment.blocks()[i].first_seq, e))
+            })
+            .collect()
+    })
 }

@@ -1,18 +1,38 @@
 // The console in a real browser: Debian's Chromium, driven by
 // playwright-core, against a real steled (scripts/browser-tests starts it
 // and passes STELE_ENDPOINT and an admin token in STELE_ADMIN_TOKEN).
-// Every string of the events loaded here is hostile somewhere; a dialog
+// The browser reaches steled through a relay (`front`) that a test can cut,
+// as a network failure would. Every string of the events loaded here is
+// hostile somewhere; a dialog
 // opened by any script fails the run. With STELE_SCREENSHOTS set to a
 // directory, one screenshot of each page is written there.
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import net from "node:net";
 import { chromium } from "playwright-core";
 
 const endpoint = process.env.STELE_ENDPOINT;
 const admin = process.env.STELE_ADMIN_TOKEN;
 const shots = process.env.STELE_SCREENSHOTS;
 assert.ok(endpoint && admin, "STELE_ENDPOINT and STELE_ADMIN_TOKEN are set");
+
+/** A TCP relay from the browser to steled; `cut()` drops every connection
+ * through it. */
+const relayed = new Set();
+const relay = net.createServer((browserSide) => {
+  const { hostname, port } = new URL(endpoint);
+  const serverSide = net.connect(Number(port), hostname);
+  for (const [socket, other] of [[browserSide, serverSide], [serverSide, browserSide]]) {
+    relayed.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => { relayed.delete(socket); other.destroy(); });
+    socket.pipe(other);
+  }
+});
+await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
+const front = `http://127.0.0.1:${relay.address().port}`;
+const cut = () => { for (const socket of relayed) socket.destroy(); };
 
 async function api(method, path, body, token = admin) {
   const response = await fetch(endpoint + path, {
@@ -74,7 +94,7 @@ async function signedIn(token) {
   const page = await context.newPage();
   page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
   page.on("pageerror", (e) => { throw e; });
-  await page.goto(endpoint + "/");
+  await page.goto(front + "/");
   await page.waitForSelector("#sign-in[open]");
   await page.fill("#token", token);
   await page.press("#token", "Enter");
@@ -222,7 +242,7 @@ await test("the CSV export is the result set, formulas made inert", async () => 
   assert.ok(!/(^|,)"?[=+@]/m.test(text), "no cell starts a formula");
 });
 
-await test("the live tail shows an event appended while it follows", async () => {
+await test("the live tail shows events appended while it follows, and resumes after a disconnect", async () => {
   await page.click('#top nav a[data-nav="tail"]');
   await page.fill("#tail-q", "action:tail.check");
   await page.click("#tail-start");
@@ -233,6 +253,15 @@ await test("the live tail shows an event appended while it follows", async () =>
   assert.equal(found.length, 1);
   assert.equal(found[0].action, "tail.check");
   await shot(page, "tail");
+  // Cut off: the event appended meanwhile arrives once, after it resumes.
+  cut();
+  await page.waitForFunction(() => /Disconnected/.test(document.querySelector("#tail-status").textContent));
+  await api("POST", "/v1/logs/audit/events", { action: "tail.check", actor: { id: "tailer" }, message: "appended while offline" });
+  await page.waitForFunction(() => document.querySelectorAll("#tail-results tbody tr").length >= 2);
+  await page.waitForTimeout(500);
+  const after = await rows(page, "#tail-results");
+  assert.deepEqual(after.map((r) => r.message), ["appended while offline", "appended during the test"]);
+  assert.equal(Number(after[0].seq), Number(after[1].seq) + 1);
   await page.click("#tail-stop");
 });
 
@@ -253,13 +282,13 @@ await test("a tenant's viewer token sees only that tenant, even by editing the U
   await viewer.waitForFunction(() => /matching/.test(document.querySelector("#summary").textContent));
   assert.match(await viewer.textContent("#summary"), new RegExp(`^${acme} matching`));
   assert.equal(await viewer.locator('#top nav a[data-nav="operate"]').isVisible(), false);
-  await viewer.goto(`${endpoint}/?log=audit&q=${encodeURIComponent("tenant:globex")}&range=all`);
+  await viewer.goto(`${front}/?log=audit&q=${encodeURIComponent("tenant:globex")}&range=all`);
   await viewer.waitForSelector("#summary:has-text('No matching records')");
   const globexSeq = events.findIndex((e) => e.tenant === "globex");
-  await viewer.goto(`${endpoint}/?log=audit&view=record&seq=${globexSeq}`);
+  await viewer.goto(`${front}/?log=audit&view=record&seq=${globexSeq}`);
   await viewer.waitForFunction(() => /record \d+:/.test(document.querySelector("#record-title").textContent));
   assert.equal(await viewer.locator("#record-fields tr").count(), 0);
-  await viewer.goto(`${endpoint}/?log=audit&range=all`);
+  await viewer.goto(`${front}/?log=audit&range=all`);
   await viewer.waitForSelector("#results tbody tr");
   const [download] = await Promise.all([viewer.waitForEvent("download"), viewer.click("#export-jsonl")]);
   const exported = (await readFile(await download.path(), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
@@ -269,13 +298,14 @@ await test("a tenant's viewer token sees only that tenant, even by editing the U
 });
 
 await test("embed mode drops the navigation chrome", async () => {
-  await page.goto(`${endpoint}/?embed=1&log=audit`);
+  await page.goto(`${front}/?embed=1&log=audit`);
   await page.waitForSelector("#results tbody tr");
   assert.equal(await page.locator("#top .brand").isVisible(), false);
   assert.equal(await page.locator('#top nav a[data-nav="operate"]').isVisible(), false);
 });
 
 await browser.close();
+relay.close();
 const failed = results.filter(([, r]) => r !== "ok");
 console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
 process.exit(failed.length ? 1 : 0);
