@@ -121,6 +121,9 @@ pub enum Error {
         /// What went wrong; `no such object` for a missing one.
         reason: String,
     },
+    /// The caller called the work off ([`crate::Cancel`]) before it ended.
+    #[error("cancelled: the caller stopped waiting")]
+    Cancelled,
 }
 
 impl Error {

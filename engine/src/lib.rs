@@ -31,6 +31,7 @@
 //! See `docs/ARCHITECTURE.md` for the map and `docs/format.md` for every byte.
 
 pub mod archive;
+pub mod cancel;
 pub mod chain;
 pub mod checkpoint;
 pub mod clock;
@@ -56,6 +57,7 @@ pub mod wal;
 
 pub use archive::entry::ArchivedSegment;
 pub use archive::target::{ArchiveTarget, ObjectArchive};
+pub use cancel::Cancel;
 pub use checkpoint::Checkpoint;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};

@@ -7,9 +7,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
-use stele_engine::query::{Histogram, Terms};
+use stele_engine::query::{Aggregated, Aggregation};
 use stele_engine::verify::{VerifyProgress, VerifyReport};
-use stele_engine::{Error, Event, ExactField, Log, Query, Receipt, Record};
+use stele_engine::{Cancel, Error, Event, Log, Query, Receipt, Record};
 use tokio::sync::mpsc;
 use tonic::Status;
 
@@ -20,44 +20,6 @@ use crate::context::{Context, Session};
 use crate::status::{blocking, to_status};
 use crate::tokens::{MintSpec, MintedToken};
 
-/// What an aggregation computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregation {
-    /// How many events match.
-    Count,
-    /// The `top` most frequent values of `field` among them.
-    CountBy {
-        /// The field.
-        field: ExactField,
-        /// How many values.
-        top: usize,
-    },
-    /// A date histogram of `interval_ns` buckets, optionally split by the
-    /// top values of a field.
-    Histogram {
-        /// Bucket width.
-        interval_ns: i64,
-        /// The split field and how many of its values.
-        split: Option<(ExactField, usize)>,
-    },
-}
-
-/// An aggregation's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Aggregated {
-    /// [`Aggregation::Count`], and the index snapshot it saw.
-    Count {
-        /// Matching events.
-        count: u64,
-        /// Seq below which it saw records.
-        snapshot: u64,
-    },
-    /// [`Aggregation::CountBy`].
-    Terms(Terms),
-    /// [`Aggregation::Histogram`].
-    Histogram(Histogram),
-}
-
 /// Runs `what` over the events of `log` that `query` matches.
 ///
 /// # Errors
@@ -67,21 +29,10 @@ pub async fn aggregate(
     query: Query,
     what: Aggregation,
 ) -> Result<Aggregated, Status> {
-    blocking(move || {
-        Ok(match what {
-            Aggregation::Count => Aggregated::Count {
-                count: log.count(&query)?,
-                snapshot: log.index_watermark(),
-            },
-            Aggregation::CountBy { field, top } => {
-                Aggregated::Terms(log.count_by(&query, field, top)?)
-            }
-            Aggregation::Histogram { interval_ns, split } => {
-                Aggregated::Histogram(log.histogram(&query, interval_ns, split)?)
-            }
-        })
-    })
-    .await
+    // Dropped with this future when the caller goes away: the scan stops.
+    let cancel = Cancel::default();
+    let _call_off = cancel.on_drop();
+    blocking(move || log.aggregate(&query, what, &cancel)).await
 }
 
 /// One message of a verification.

@@ -48,6 +48,7 @@ pub fn to_status(error: Error) -> Status {
         Error::Corrupted { .. } => Code::DataLoss,
         Error::Poisoned { .. } | Error::Locked { .. } | Error::Archive { .. } => Code::Unavailable,
         Error::BadCheckpoint(_) | Error::Refused(_) => Code::FailedPrecondition,
+        Error::Cancelled => Code::Cancelled,
         _ => Code::Internal,
     };
     if code == Code::Internal {

@@ -23,7 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Role;
-use crate::calls::{self, Aggregated, Aggregation, Verified};
+use crate::calls::{self, Verified};
 use crate::context::{Context, Session};
 use crate::convert::{
     checkpoint_to_proto, event_from_proto, field_from_name, histogram_to_proto, receipt_to_proto,
@@ -31,6 +31,7 @@ use crate::convert::{
 };
 use crate::status::{blocking, from_transport, invalid, retry_after, to_status};
 use crate::subscribe::{self, DEFAULT_HEARTBEAT, Delivery, MIN_HEARTBEAT, Plan, Start};
+use stele_engine::query::{Aggregated, Aggregation};
 
 /// The `Stele` service.
 #[derive(Debug, Clone)]

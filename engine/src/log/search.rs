@@ -16,6 +16,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::{Log, Segment};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::index::INDEX_DIR;
 use crate::index::collect::{Count, Counts, Key, TopHits, TopKeys};
@@ -24,8 +25,8 @@ use crate::pools;
 use crate::query::compile::compile;
 use crate::query::cursor::{Cursor, fingerprint};
 use crate::query::{
-    Bucket, DEFAULT_TOP, ExactField, Histogram, Hit, MAX_BUCKETS, Order, Page, Query, SearchStats,
-    Terms, matcher,
+    Aggregated, Aggregation, Bucket, DEFAULT_TOP, ExactField, Histogram, Hit, MAX_BUCKETS, Order,
+    Page, Query, SearchStats, Terms, matcher,
 };
 use crate::record::RecordBody;
 use crate::segment::SegmentStats;
@@ -115,7 +116,39 @@ impl Log {
     /// # Errors
     /// As [`Log::search`].
     pub fn count(&self, query: &Query) -> Result<u64> {
-        Ok(self.count_matching(query, None, None)?.0.total)
+        Ok(self
+            .count_matching(query, None, None, &Cancel::default())?
+            .0
+            .total)
+    }
+
+    /// Runs `what` over the records matching `query`, as [`Log::count`],
+    /// [`Log::count_by`] and [`Log::histogram`] do, but stops with
+    /// [`Error::Cancelled`] soon after `cancel` is set.
+    ///
+    /// # Errors
+    /// As those; [`Error::Cancelled`] once called off.
+    pub fn aggregate(
+        &self,
+        query: &Query,
+        what: Aggregation,
+        cancel: &Cancel,
+    ) -> Result<Aggregated> {
+        Ok(match what {
+            Aggregation::Count => {
+                let (counts, stats) = self.count_matching(query, None, None, cancel)?;
+                Aggregated::Count {
+                    count: counts.total,
+                    snapshot: stats.snapshot,
+                }
+            }
+            Aggregation::CountBy { field, top } => {
+                Aggregated::Terms(self.terms(query, field, top, cancel)?)
+            }
+            Aggregation::Histogram { interval_ns, split } => {
+                Aggregated::Histogram(self.buckets(query, interval_ns, split, cancel)?)
+            }
+        })
     }
 
     /// Matching records counted by the value of `field`: the `top` most
@@ -124,8 +157,18 @@ impl Log {
     /// # Errors
     /// As [`Log::search`]; `top` must be between 1 and 10,000.
     pub fn count_by(&self, query: &Query, field: ExactField, top: usize) -> Result<Terms> {
+        self.terms(query, field, top, &Cancel::default())
+    }
+
+    fn terms(
+        &self,
+        query: &Query,
+        field: ExactField,
+        top: usize,
+        cancel: &Cancel,
+    ) -> Result<Terms> {
         check_top(top)?;
-        let (counts, stats) = self.count_matching(query, Some(field), None)?;
+        let (counts, stats) = self.count_matching(query, Some(field), None, cancel)?;
         let top_values = top_values(&counts, top);
         let listed: u64 = top_values.iter().map(|(_, n)| n).sum();
         Ok(Terms {
@@ -149,6 +192,16 @@ impl Log {
         query: &Query,
         interval: i64,
         split: Option<(ExactField, usize)>,
+    ) -> Result<Histogram> {
+        self.buckets(query, interval, split, &Cancel::default())
+    }
+
+    fn buckets(
+        &self,
+        query: &Query,
+        interval: i64,
+        split: Option<(ExactField, usize)>,
+        cancel: &Cancel,
     ) -> Result<Histogram> {
         if interval <= 0 {
             return Err(Error::query(
@@ -179,7 +232,8 @@ impl Log {
                 return Err(too_many(n));
             }
         }
-        let (counts, stats) = self.count_matching(query, split.map(|s| s.0), Some(interval))?;
+        let (counts, stats) =
+            self.count_matching(query, split.map(|s| s.0), Some(interval), cancel)?;
         let split_values: Vec<String> = split
             .map(|(_, top)| {
                 top_values(&counts, top)
@@ -230,12 +284,15 @@ impl Log {
     }
 
     /// Counts what `query` matches in every segment whose time bounds meet
-    /// its range, segments in parallel.
+    /// its range, segments in parallel on the scans pool
+    /// ([`pools::scans`]); `cancel` is checked before each segment and each
+    /// merge.
     fn count_matching(
         &self,
         query: &Query,
         field: Option<ExactField>,
         interval: Option<i64>,
+        cancel: &Cancel,
     ) -> Result<(Counts, SearchStats)> {
         let compiled = compile(query, self.index.fields())?;
         let snapshot = self.index_watermark();
@@ -245,6 +302,7 @@ impl Log {
             candidates
                 .par_iter()
                 .map(|(_, segment, ix)| {
+                    cancel.check()?;
                     let ix = self.pinned_index(segment, ix)?;
                     let collector = Count {
                         field: field.map(ExactField::column),
@@ -263,6 +321,7 @@ impl Log {
         })?;
         let mut all = Counts::default();
         for part in parts {
+            cancel.check()?;
             all.merge(part);
         }
         Ok((all, stats))

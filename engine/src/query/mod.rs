@@ -231,3 +231,41 @@ pub struct Histogram {
     /// What the aggregation touched.
     pub stats: SearchStats,
 }
+
+/// What an aggregation computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// How many events match.
+    Count,
+    /// The `top` most frequent values of `field` among them.
+    CountBy {
+        /// The field.
+        field: ExactField,
+        /// How many values.
+        top: usize,
+    },
+    /// A date histogram of `interval_ns` buckets, optionally split by the
+    /// top values of a field.
+    Histogram {
+        /// Bucket width.
+        interval_ns: i64,
+        /// The split field and how many of its values.
+        split: Option<(ExactField, usize)>,
+    },
+}
+
+/// An aggregation's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aggregated {
+    /// [`Aggregation::Count`], and the index snapshot it saw.
+    Count {
+        /// Matching events.
+        count: u64,
+        /// Seq below which it saw records.
+        snapshot: u64,
+    },
+    /// [`Aggregation::CountBy`].
+    Terms(Terms),
+    /// [`Aggregation::Histogram`].
+    Histogram(Histogram),
+}

@@ -6,9 +6,9 @@ use crate::common;
 use common::{events, small_policy};
 use std::path::Path;
 use std::sync::Arc;
-use stele_engine::query::ExactField;
+use stele_engine::query::{Aggregated, Aggregation, ExactField};
 
-use stele_engine::{Event, FsyncPolicy, Log, Order, Query, Store};
+use stele_engine::{Cancel, Error, Event, FsyncPolicy, Log, Order, Query, Store};
 
 /// A store in `dir` with a log `audit` that seals every `max_records`.
 fn audit_log(dir: &Path, max_records: u64) -> (Store, Arc<Log>) {
@@ -125,6 +125,48 @@ fn finds_what_was_appended() {
             .buckets
             .is_empty()
     );
+    drop(log);
+    store.close().unwrap();
+}
+
+#[test]
+fn an_aggregation_answers_as_the_direct_calls_and_stops_once_called_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, log) = indexed_log(dir.path(), &events(0, 1000));
+    let q = Query::default();
+    let by_action = Aggregation::CountBy {
+        field: ExactField::Action,
+        top: 3,
+    };
+    let by_hour = Aggregation::Histogram {
+        interval_ns: 3_600_000_000_000,
+        split: Some((ExactField::Outcome, 2)),
+    };
+    let going = Cancel::default();
+    assert_eq!(
+        log.aggregate(&q, by_action, &going).unwrap(),
+        Aggregated::Terms(log.count_by(&q, ExactField::Action, 3).unwrap())
+    );
+    assert_eq!(
+        log.aggregate(&q, by_hour, &going).unwrap(),
+        Aggregated::Histogram(
+            log.histogram(&q, 3_600_000_000_000, Some((ExactField::Outcome, 2)))
+                .unwrap()
+        )
+    );
+    assert!(matches!(
+        log.aggregate(&q, Aggregation::Count, &going).unwrap(),
+        Aggregated::Count { count: 1000, .. }
+    ));
+
+    let called_off = Cancel::default();
+    drop(called_off.on_drop());
+    for what in [Aggregation::Count, by_action, by_hour] {
+        assert!(matches!(
+            log.aggregate(&q, what, &called_off),
+            Err(Error::Cancelled)
+        ));
+    }
     drop(log);
     store.close().unwrap();
 }

@@ -23,13 +23,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::auth::Role;
-use crate::calls::{self, Aggregated, Aggregation, Verified};
+use crate::calls::{self, Verified};
 use crate::context::Context;
 use crate::convert::field_from_name;
 use crate::http::error::{ApiError, ErrorBody, error_json};
 use crate::http::ingest::ReceiptJson;
 use crate::http::{LogName, Params, PathParams, admit};
 use crate::status::{blocking, invalid};
+use stele_engine::query::{Aggregated, Aggregation};
 
 /// A record as the HTTP API shows it: the event's JSON form with `seq` and
 /// `ingest_time` beside its fields, and `redacted: true` once erased (the
