@@ -68,7 +68,13 @@ export function startTail(state, go) {
 function row(record, go) {
   const actor = record.actor || {};
   const resource = record.resource || {};
-  return h("tr", { tabindex: 0, "data-seq": record.seq, onclick: () => go({ view: "record", seq: record.seq }) },
+  const open = () => go({ view: "record", seq: record.seq });
+  return h("tr", {
+    tabindex: 0,
+    "data-seq": record.seq,
+    onclick: open,
+    onkeydown: (e) => { if (e.key === "Enter") open(); },
+  },
     h("td", { class: "seq" }, String(record.seq)),
     h("td", { class: "time" }, formatTime(record.time || record.ingest_time)),
     h("td", {}, actor.display_name || actor.id || ""),

@@ -185,9 +185,11 @@ await test("brushing the histogram zooms into that time", async () => {
   assert.equal(zoomed, inRange);
 });
 
-await test("a record shows every field and verifies in the browser", async () => {
+await test("a record opens by keyboard, shows every field and verifies in the browser", async () => {
   await search(page, "rotated");
-  await page.click("#results tbody tr >> nth=0");
+  // By keyboard: a result row takes the focus and opens on Enter.
+  await page.focus("#results tbody tr >> nth=0");
+  await page.keyboard.press("Enter");
   await page.waitForSelector("#record-fields tr");
   assert.match(await page.textContent("#record-fields"), /Request id/);
   assert.match(await page.textContent("#details-tree"), /javascript:alert/);
