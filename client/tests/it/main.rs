@@ -6,4 +6,5 @@ mod common;
 
 mod cli;
 mod library;
+mod middleware;
 mod retention_cli;
