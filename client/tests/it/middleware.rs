@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, Method, StatusCode};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use base64::Engine;
@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use stele_client::proto::Policy;
 use stele_client::{Client, Error, Event, Outcome};
-use stele_tower::{AuditLayer, Change, Recorder};
+use stele_tower::{AuditLayer, Change, Recorder, Source};
 use tempfile::tempdir;
 use tonic::Code;
 
@@ -91,6 +91,8 @@ async fn serve(app: Router) -> String {
 async fn layer_for(client: &Client, buffer: usize) -> AuditLayer {
     AuditLayer::builder(Recorder::new(client, LOG, buffer))
         .ignore("/healthz")
+        .action(Method::POST, "/workflows/{id}/trigger", "workflow.run")
+        .tenant(Source::Header(HeaderName::from_static("x-tenant")))
         .source("workflows-api")
         .build()
         .unwrap()
@@ -125,6 +127,7 @@ async fn every_mutating_call_is_recorded_and_nothing_else() {
         http.request(method, format!("{base}{path}"))
             .header("authorization", bearer("alice"))
             .header("user-agent", "it-test/1.0")
+            .header("x-tenant", "acme")
     };
 
     let created = call(reqwest::Method::POST, "/workflows")
@@ -216,7 +219,7 @@ async fn every_mutating_call_is_recorded_and_nothing_else() {
                 "alice was denied delete of workflow 42 (403)"
             ),
             (
-                "workflow.trigger",
+                "workflow.run",
                 Some(Outcome::Failure),
                 "workflow:42".into(),
                 "alice failed to trigger workflow 42 (500)"
@@ -236,6 +239,7 @@ async fn every_mutating_call_is_recorded_and_nothing_else() {
     assert_eq!(update.request_id, request_id);
     assert_eq!(update.correlation_id, "incident-7");
     assert_eq!(update.source, "workflows-api");
+    assert!(events.iter().all(|e| e.tenant == "acme"));
     assert!(update.duration_ms.is_some());
     let details = update.details.as_ref().unwrap();
     assert_eq!(details["http"]["route"], "/workflows/{id}");
@@ -331,5 +335,83 @@ async fn a_full_buffer_drops_and_counts_and_never_fails_a_request() {
         events
             .iter()
             .all(|e| e.action == "workflow.delete" && e.actor.as_ref().unwrap().id == "anonymous")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_through_tonic_are_named_by_service_and_method() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let dir = tempdir().unwrap();
+    let server = Steled::start(dir.path()).await;
+    let client = server.client().await;
+    client.create_log(LOG, Policy::default()).await.unwrap();
+    let layer = AuditLayer::builder(Recorder::new(&client, LOG, 100))
+        .actor_header(HeaderName::from_static("x-user"))
+        .build()
+        .unwrap();
+    let recorder = layer.recorder().clone();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut ask = |service: &str| {
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: service.into(),
+        });
+        request
+            .metadata_mut()
+            .insert("x-user", "carol".parse().unwrap());
+        request
+    };
+    health.check(ask("")).await.unwrap();
+    let unknown = health.check(ask("no.such.Service")).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    assert!(
+        recorder.drained(Duration::from_secs(30)).await,
+        "{:?}",
+        recorder.stats()
+    );
+    let events = stored(&client, 2).await;
+    let got: Vec<(&str, Option<Outcome>, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.outcome,
+                e.actor.as_ref().unwrap().id.as_str(),
+                e.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "grpc.health.v1.Health.Check",
+                Some(Outcome::Success),
+                "carol",
+                ""
+            ),
+            (
+                "grpc.health.v1.Health.Check",
+                Some(Outcome::Failure),
+                "carol",
+                "grpc 5"
+            ),
+        ]
     );
 }
