@@ -367,7 +367,7 @@ async fn grpc_calls_through_tonic_are_named_by_service_and_method() {
         .await
         .unwrap();
     let mut health = HealthClient::new(channel);
-    let mut ask = |service: &str| {
+    let ask = |service: &str| {
         let mut request = tonic::Request::new(HealthCheckRequest {
             service: service.into(),
         });
