@@ -8,6 +8,7 @@
 import { getJson, open, url } from "./api.js";
 import { append, clear, formatCount, formatTime, h, svg } from "./dom.js";
 import { exact } from "./record.js";
+import { recordRow } from "./rows.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 100;
@@ -74,7 +75,7 @@ export function runSearch(state, go) {
       const page = await getJson(url(`/v1/logs/${log}/events`,
         { ...base, limit: PAGE, cursor, order: state.order }), { signal });
       if (mine !== generation) return;
-      for (const record of page.records) tbody.append(resultRow(record, go));
+      for (const record of page.records) tbody.append(recordRow(record, go));
       shown += page.records.length;
       cursor = page.next_cursor;
       if (shown === 0) summary.textContent = "No matching records.";
@@ -100,24 +101,6 @@ export function runSearch(state, go) {
     loadFacets(state, log, base, mine, go, signal);
     loadHistogram(state, log, base, mine, go, summary, signal);
   });
-}
-
-function resultRow(record, go) {
-  const actor = record.actor || {};
-  const resource = record.resource || {};
-  const open = () => go({ view: "record", seq: record.seq });
-  return h("tr", {
-    tabindex: 0,
-    "data-seq": record.seq,
-    onclick: open,
-    onkeydown: (e) => { if (e.key === "Enter") open(); },
-  },
-  h("td", { class: "time" }, formatTime(record.time || record.ingest_time)),
-  h("td", {}, actor.display_name || actor.id || ""),
-  h("td", {}, record.action || (record.redacted ? "(erased)" : "")),
-  h("td", {}, [resource.kind, resource.id].filter(Boolean).join(":")),
-  h("td", { class: record.outcome ? `outcome-${record.outcome}` : "" }, record.outcome || ""),
-  h("td", { class: "msg" }, record.message || ""));
 }
 
 async function loadFacets(state, log, base, mine, go, signal) {

@@ -3,7 +3,7 @@
 // event id (the seq to resume from), so nothing is missed or repeated.
 
 import { open, readEvents, url } from "./api.js";
-import { formatTime, h } from "./dom.js";
+import { recordRow } from "./rows.js";
 
 const $ = (id) => document.getElementById(id);
 const KEEP = 500;
@@ -42,7 +42,7 @@ export function startTail(state, go) {
         if (event.event === "record") {
           const record = JSON.parse(event.data);
           seen += 1;
-          tbody.prepend(row(record, go));
+          tbody.prepend(recordRow(record, go, { seq: true }));
           while (tbody.rows.length > KEEP) tbody.deleteRow(-1);
           status.textContent = `Following ${state.log}${state.q ? ` for ${state.q}` : ""}: ${seen} so far.`;
         } else if (event.event === "error") {
@@ -65,21 +65,3 @@ export function startTail(state, go) {
   connect(0);
 }
 
-function row(record, go) {
-  const actor = record.actor || {};
-  const resource = record.resource || {};
-  const open = () => go({ view: "record", seq: record.seq });
-  return h("tr", {
-    tabindex: 0,
-    "data-seq": record.seq,
-    onclick: open,
-    onkeydown: (e) => { if (e.key === "Enter") open(); },
-  },
-    h("td", { class: "seq" }, String(record.seq)),
-    h("td", { class: "time" }, formatTime(record.time || record.ingest_time)),
-    h("td", {}, actor.display_name || actor.id || ""),
-    h("td", {}, record.action || ""),
-    h("td", {}, [resource.kind, resource.id].filter(Boolean).join(":")),
-    h("td", { class: record.outcome ? `outcome-${record.outcome}` : "" }, record.outcome || ""),
-    h("td", { class: "msg" }, record.message || ""));
-}

@@ -243,15 +243,6 @@ fn method_verb(method: &Method) -> String {
 mod tests {
     use super::*;
 
-    fn named(method: Method, template: &str, path: &str) -> (String, String, String) {
-        let n = name(&method, &Template::parse(template), path);
-        (n.action, n.kind, n.id)
-    }
-
-    fn t(a: &str, k: &str, i: &str) -> (String, String, String) {
-        (a.into(), k.into(), i.into())
-    }
-
     #[test]
     fn templates_match_paths() {
         let tpl = Template::parse("/orgs/{org}/workflows/{id}");
@@ -274,51 +265,88 @@ mod tests {
 
     #[test]
     fn calls_are_named_from_their_template() {
-        assert_eq!(
-            named(Method::PUT, "/workflows/{id}", "/workflows/42"),
-            t("workflow.update", "workflow", "42")
-        );
-        assert_eq!(
-            named(Method::PATCH, "/workflows/{id}", "/workflows/42"),
-            t("workflow.update", "workflow", "42")
-        );
-        assert_eq!(
-            named(Method::DELETE, "/workflows/{id}", "/workflows/42"),
-            t("workflow.delete", "workflow", "42")
-        );
-        assert_eq!(
-            named(Method::POST, "/workflows", "/workflows"),
-            t("workflow.create", "workflow", "")
-        );
-        assert_eq!(
-            named(Method::GET, "/policies/{id}", "/policies/7"),
-            t("policy.read", "policy", "7")
-        );
-        assert_eq!(
-            named(
+        for (method, template, path, action, kind, id) in [
+            (
+                Method::PUT,
+                "/workflows/{id}",
+                "/workflows/42",
+                "workflow.update",
+                "workflow",
+                "42",
+            ),
+            (
+                Method::PATCH,
+                "/workflows/{id}",
+                "/workflows/42",
+                "workflow.update",
+                "workflow",
+                "42",
+            ),
+            (
+                Method::DELETE,
+                "/workflows/{id}",
+                "/workflows/42",
+                "workflow.delete",
+                "workflow",
+                "42",
+            ),
+            (
+                Method::POST,
+                "/workflows",
+                "/workflows",
+                "workflow.create",
+                "workflow",
+                "",
+            ),
+            (
+                Method::GET,
+                "/policies/{id}",
+                "/policies/7",
+                "policy.read",
+                "policy",
+                "7",
+            ),
+            (
                 Method::POST,
                 "/workflows/{id}/trigger",
-                "/workflows/42/trigger"
+                "/workflows/42/trigger",
+                "workflow.trigger",
+                "workflow",
+                "42",
             ),
-            t("workflow.trigger", "workflow", "42")
-        );
-        assert_eq!(
-            named(Method::POST, "/orgs/{org}/members", "/orgs/acme/members"),
-            t("member.create", "member", "")
-        );
-        assert_eq!(
-            named(
+            (
+                Method::POST,
+                "/orgs/{org}/members",
+                "/orgs/acme/members",
+                "member.create",
+                "member",
+                "",
+            ),
+            (
                 Method::DELETE,
                 "/orgs/{org}/api-keys/{key}",
-                "/orgs/acme/api-keys/k1"
+                "/orgs/acme/api-keys/k1",
+                "api_key.delete",
+                "api_key",
+                "k1",
             ),
-            t("api_key.delete", "api_key", "k1")
-        );
-        assert_eq!(named(Method::POST, "/", "/"), t("http.create", "", ""));
-        assert_eq!(
-            named(Method::POST, "/x", "/stele.v1.Admin/CreateLog"),
-            t("stele.v1.Admin.CreateLog", "", "")
-        );
+            (Method::POST, "/", "/", "http.create", "", ""),
+            (
+                Method::POST,
+                "/x",
+                "/stele.v1.Admin/CreateLog",
+                "stele.v1.Admin.CreateLog",
+                "",
+                "",
+            ),
+        ] {
+            let n = name(&method, &Template::parse(template), path);
+            assert_eq!(
+                (n.action.as_str(), n.kind.as_str(), n.id.as_str()),
+                (action, kind, id),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

@@ -98,6 +98,65 @@ async fn layer_for(client: &Client, buffer: usize) -> AuditLayer {
         .unwrap()
 }
 
+/// A `steled` with the log, and the service auditing into it.
+struct Service {
+    _dir: tempfile::TempDir,
+    server: Steled,
+    client: Client,
+    recorder: Recorder,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Service {
+    /// Starts both, the recorder buffering `buffer` events.
+    async fn start(buffer: usize) -> Service {
+        let dir = tempdir().unwrap();
+        let server = Steled::start(dir.path()).await;
+        let client = server.client().await;
+        client.create_log(LOG, Policy::default()).await.unwrap();
+        let layer = layer_for(&client, buffer).await;
+        let recorder = layer.recorder().clone();
+        let base = serve(app(layer)).await;
+        Service {
+            _dir: dir,
+            server,
+            client,
+            recorder,
+            base,
+            http: http_client(),
+        }
+    }
+}
+
+/// Sends each request in turn, checks that each was answered `status`, and
+/// returns their request ids.
+async fn answered(
+    requests: impl Iterator<Item = reqwest::RequestBuilder>,
+    status: u16,
+) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for (i, request) in requests.enumerate() {
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), status, "request {i}");
+        ids.insert(
+            answer.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    ids
+}
+
+impl Service {
+    /// Waits for every captured event to be stored, refused or dropped.
+    async fn drained(&self) {
+        let drained = self.recorder.drained(Duration::from_secs(60)).await;
+        assert!(drained, "{:?}", self.recorder.stats());
+    }
+}
+
 /// The events stored in the log, in seq order (read by seq, not through
 /// the index), checking that nothing is stored past them.
 async fn stored(client: &Client, n: u64) -> Vec<Event> {
@@ -115,14 +174,13 @@ async fn stored(client: &Client, n: u64) -> Vec<Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_mutating_call_is_recorded_and_nothing_else() {
-    let dir = tempdir().unwrap();
-    let server = Steled::start(dir.path()).await;
-    let client = server.client().await;
-    client.create_log(LOG, Policy::default()).await.unwrap();
-    let layer = layer_for(&client, 1000).await;
-    let recorder = layer.recorder().clone();
-    let base = serve(app(layer)).await;
-    let http = http_client();
+    let service = Service::start(1000).await;
+    let (client, recorder, base, http) = (
+        &service.client,
+        &service.recorder,
+        &service.base,
+        &service.http,
+    );
     let call = |method: reqwest::Method, path: &str| {
         http.request(method, format!("{base}{path}"))
             .header("authorization", bearer("alice"))
@@ -150,30 +208,14 @@ async fn every_mutating_call_is_recorded_and_nothing_else() {
         .to_str()
         .unwrap()
         .to_string();
-    assert_eq!(
-        call(reqwest::Method::DELETE, "/workflows/42")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        call(reqwest::Method::POST, "/workflows/42/trigger")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        500
-    );
-    assert_eq!(
-        call(reqwest::Method::POST, "/healthz")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    for (method, path, status) in [
+        (reqwest::Method::DELETE, "/workflows/42", 403),
+        (reqwest::Method::POST, "/workflows/42/trigger", 500),
+        (reqwest::Method::POST, "/healthz", 200),
+    ] {
+        let answer = call(method.clone(), path).send().await.unwrap();
+        assert_eq!(answer.status(), status, "{method} {path}");
+    }
 
     assert!(
         recorder.drained(Duration::from_secs(30)).await,
@@ -185,7 +227,7 @@ async fn every_mutating_call_is_recorded_and_nothing_else() {
         (stats.captured, stats.stored, stats.dropped, stats.rejected),
         (4, 4, 0, 0)
     );
-    let events = stored(&client, 4).await;
+    let events = stored(client, 4).await;
     let summary: Vec<(&str, Option<Outcome>, String, &str)> = events
         .iter()
         .map(|e| {
@@ -255,46 +297,26 @@ async fn every_mutating_call_is_recorded_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_succeed_while_stele_is_down_and_their_events_arrive_after() {
     const N: usize = 50;
-    let dir = tempdir().unwrap();
-    let mut server = Steled::start(dir.path()).await;
-    let client = server.client().await;
-    client.create_log(LOG, Policy::default()).await.unwrap();
-    let layer = layer_for(&client, 1000).await;
-    let recorder = layer.recorder().clone();
-    let base = serve(app(layer)).await;
-    let http = http_client();
+    let mut service = Service::start(1000).await;
 
-    server.stop().await;
-    let mut sent = BTreeSet::new();
-    for i in 0..N {
-        let answer = http
-            .put(format!("{base}/workflows/{i}"))
+    service.server.stop().await;
+    let requests = (0..N).map(|i| {
+        service
+            .http
+            .put(format!("{}/workflows/{i}", service.base))
             .header("authorization", bearer("bob"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "request {i} with Stele down");
-        sent.insert(
-            answer.headers()["x-request-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    let stats = recorder.stats();
+    });
+    let sent = answered(requests, 200).await;
+    let stats = service.recorder.stats();
     assert_eq!(
         (stats.captured, stats.stored, stats.dropped),
         (N as u64, 0, 0)
     );
 
-    server.restart().await;
-    assert!(
-        recorder.drained(Duration::from_secs(60)).await,
-        "{:?}",
-        recorder.stats()
-    );
-    assert_eq!(recorder.stats().stored, N as u64);
-    let events = stored(&client, N as u64).await;
+    service.server.restart().await;
+    service.drained().await;
+    assert_eq!(service.recorder.stats().stored, N as u64);
+    let events = stored(&service.client, N as u64).await;
     let got: BTreeSet<String> = events.iter().map(|e| e.request_id.clone()).collect();
     assert_eq!(got, sent, "each request's event, once");
 }
@@ -302,35 +324,22 @@ async fn requests_succeed_while_stele_is_down_and_their_events_arrive_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_drops_and_counts_and_never_fails_a_request() {
     const N: u64 = 200;
-    let dir = tempdir().unwrap();
-    let mut server = Steled::start(dir.path()).await;
-    let client = server.client().await;
-    client.create_log(LOG, Policy::default()).await.unwrap();
-    let layer = layer_for(&client, 4).await;
-    let recorder = layer.recorder().clone();
-    let base = serve(app(layer)).await;
-    let http = http_client();
+    let mut service = Service::start(4).await;
 
-    server.stop().await;
-    for i in 0..N {
-        let answer = http
-            .delete(format!("{base}/workflows/{i}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 403);
-    }
-    server.restart().await;
-    assert!(
-        recorder.drained(Duration::from_secs(60)).await,
-        "{:?}",
-        recorder.stats()
-    );
-    let stats = recorder.stats();
+    service.server.stop().await;
+    let requests = (0..N).map(|i| {
+        service
+            .http
+            .delete(format!("{}/workflows/{i}", service.base))
+    });
+    answered(requests, 403).await;
+    service.server.restart().await;
+    service.drained().await;
+    let stats = service.recorder.stats();
     assert_eq!(stats.captured, N);
     assert!(stats.dropped > 0 && stats.stored > 0, "{stats:?}");
     assert_eq!(stats.stored + stats.dropped, N, "{stats:?}");
-    let events = stored(&client, stats.stored).await;
+    let events = stored(&service.client, stats.stored).await;
     assert!(
         events
             .iter()

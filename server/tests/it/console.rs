@@ -53,6 +53,7 @@ async fn the_console_is_served_under_a_strict_content_security_policy() {
         "console.js",
         "api.js",
         "dom.js",
+        "rows.js",
         "search.js",
         "record.js",
         "proof.js",
