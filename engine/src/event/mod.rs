@@ -9,6 +9,7 @@
 pub mod body;
 pub mod id;
 pub mod sanitize;
+pub mod scrub;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};

@@ -383,16 +383,18 @@ impl Log {
             slots: Vec::new(),
             stats: SegmentStats::default(),
         };
+        let scrubber = self.scrubber.read().clone();
         for (i, event) in (first..).zip(events) {
             validate(event, i, limits)?;
-            let sanitised;
-            let event = if self.sanitizer.is_empty() {
+            let cleaned;
+            let event = if self.sanitizer.is_empty() && scrubber.is_empty() {
                 event
             } else {
                 let mut copy = event.clone();
                 self.sanitizer.apply(&mut copy);
-                sanitised = copy;
-                &sanitised
+                scrubber.apply(&mut copy);
+                cleaned = copy;
+                &cleaned
             };
             let mut assigned_id = [0u8; uuid::fmt::Hyphenated::LENGTH];
             let id = if event.id.is_empty() {

@@ -69,6 +69,7 @@ use crate::clock::Clock;
 use crate::durability::Syncer;
 use crate::error::{Error, Result};
 use crate::event::sanitize::Sanitizer;
+use crate::event::scrub::Scrubber;
 use crate::index::LogIndex;
 use crate::maintenance::Signal;
 use crate::record::{Receipt, Record};
@@ -219,6 +220,8 @@ pub struct Log {
     /// anchor and archived segments. Held while it is changed and saved.
     manifest: Mutex<crate::manifest::Manifest>,
     sanitizer: Sanitizer,
+    /// The scrubber of the policy in `manifest`, swapped when it changes.
+    scrubber: RwLock<Arc<Scrubber>>,
     ctx: LogContext,
     writer: Mutex<Writer>,
     sync: Mutex<SyncState>,

@@ -83,7 +83,7 @@ impl Log {
     pub(crate) fn open(dir: &Path, ctx: LogContext) -> Result<Log> {
         let manifest_path = dir.join(MANIFEST_FILE);
         let manifest = Manifest::load(&manifest_path)?;
-        let sanitizer = manifest
+        let (sanitizer, scrubber) = manifest
             .policy
             .validate()
             .map_err(|e| Error::corrupted(&manifest_path, 0, e.to_string()))?;
@@ -171,6 +171,7 @@ impl Log {
             policy: manifest.policy.clone(),
             manifest: Mutex::new(manifest),
             sanitizer,
+            scrubber: RwLock::new(Arc::new(scrubber)),
             ctx,
             writer: Mutex::new(Writer {
                 active,

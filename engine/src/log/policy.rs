@@ -1,5 +1,5 @@
 //! A log's policy: durability, when to seal, how to compress, what to
-//! sanitise, and the event limits. Stored in the log's manifest.
+//! sanitise and scrub, and the event limits. Stored in the log's manifest.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::event::sanitize::Sanitizer;
+use crate::event::scrub::{ScrubPolicy, Scrubber};
 use crate::event::validate::Limits;
 use crate::segment::SealOptions;
 
@@ -152,6 +153,9 @@ pub struct Policy {
     pub compression: SealOptions,
     /// Field paths replaced by `"[redacted]"` before storing.
     pub sanitize: Vec<String>,
+    /// Secrets found by pattern and replaced by `[redacted:<rule>]` before
+    /// storing (`docs/scrubbing.md`). Changed with [`crate::Log::set_scrub`].
+    pub scrub: ScrubPolicy,
     /// Event size limits.
     pub limits: Limits,
     /// Search index freshness.
@@ -161,11 +165,11 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Checks every setting and compiles the sanitiser.
+    /// Checks every setting and compiles the sanitiser and the scrubber.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the setting.
-    pub fn validate(&self) -> Result<Sanitizer> {
+    pub fn validate(&self) -> Result<(Sanitizer, Scrubber)> {
         let positive = |what: &str, v: u64| {
             if v == 0 {
                 Err(Error::invalid(what, "must be greater than 0"))
@@ -230,7 +234,7 @@ impl Policy {
                 "must be at most 16 MiB",
             ));
         }
-        Sanitizer::new(&self.sanitize)
+        Ok((Sanitizer::new(&self.sanitize)?, Scrubber::new(&self.scrub)?))
     }
 }
 

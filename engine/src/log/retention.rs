@@ -5,11 +5,14 @@
 //! removal, against the manifest as it is then; no caller (the scheduler, an
 //! admin call, a test) can remove a protected segment.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use super::{Log, RetentionPolicy, Segment};
 use crate::archive::entry::ArchivedSegment;
 use crate::error::{Error, Result};
+use crate::event::scrub::ScrubPolicy;
 use crate::faults::Step;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::retention::plan::{humanize_ms, protection};
@@ -43,6 +46,25 @@ impl Log {
             m.policy.validate()?;
             Ok(m.policy.retention)
         })
+    }
+
+    /// Replaces the log's scrubbing rules; appends after this returns are
+    /// scrubbed by the new ones (records already stored are not touched).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the rule at fault; I/O errors
+    /// saving the manifest.
+    pub fn set_scrub(&self, scrub: ScrubPolicy) -> Result<ScrubPolicy> {
+        // Held across the save, so that the rules in force are the saved
+        // ones; appends wait for it only while a change is saved.
+        let mut in_force = self.scrubber.write();
+        let (saved, scrubber) = self.update_manifest(|m| {
+            m.policy.scrub = scrub;
+            let (_, scrubber) = m.policy.validate()?;
+            Ok((m.policy.scrub.clone(), scrubber))
+        })?;
+        *in_force = Arc::new(scrubber);
+        Ok(saved)
     }
 
     /// Raises the retention lock to `lock_ms`.

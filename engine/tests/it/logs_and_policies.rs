@@ -1,6 +1,6 @@
 //! What a user of the library does with a data directory: create, list and
 //! open logs; the lock against a second opener; atomic, validated batches;
-//! sanitising; sealing by age, count and on demand; checkpoints.
+//! sanitising and scrubbing; sealing by age, count and on demand; checkpoints.
 
 use crate::common;
 
@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stele_engine::event::scrub::{CustomRule, ScrubPolicy};
 use stele_engine::{
     Error, Event, FsyncPolicy, ManualClock, Policy, SegmentState, Store, StoreOptions,
 };
@@ -303,4 +304,91 @@ fn checkpoints_are_signed_on_seal_and_on_request_and_verify() {
         .permissions()
         .mode();
     assert_eq!(key_mode & 0o777, 0o600);
+}
+
+#[test]
+fn scrubbing_keeps_secrets_off_the_disk_and_its_rules_change_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    let policy = Policy {
+        scrub: ScrubPolicy {
+            builtin: vec!["all".into()],
+            custom: vec![CustomRule {
+                name: "ticket_secret".into(),
+                pattern: r"TS-[0-9]{6}".into(),
+            }],
+        },
+        ..Policy::default()
+    };
+    let log = store.create_log("l", policy).unwrap();
+    let leaky = |message: &str| Event {
+        action: "db.connect".into(),
+        message: message.into(),
+        details: serde_json::json!({"dsn": "postgres://app:hunter2@db/prod", "api_key": "k-77"})
+            .as_object()
+            .cloned(),
+        ..Event::default()
+    };
+    log.append(&[leaky("ticket TS-123456 opened")]).unwrap();
+    let record = log.read(0).unwrap();
+    let stored = record.event().unwrap().unwrap();
+    assert_eq!(stored.message, "ticket [redacted:ticket_secret] opened");
+    let details = stored.details.unwrap();
+    assert_eq!(
+        details["dsn"],
+        "postgres://app:[redacted:url_password]@db/prod"
+    );
+    assert_eq!(details["api_key"], "[redacted:key_value]");
+    assert_eq!(
+        details["_scrubbed"]["rules"],
+        serde_json::json!(["key_value", "ticket_secret", "url_password"])
+    );
+    let RecordBodyBytes(bytes) = RecordBodyBytes::of(&record);
+    for secret in [&b"hunter2"[..], b"k-77", b"TS-123456"] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "a secret reached the disk"
+        );
+    }
+
+    // A bad rule is refused by name, and changes nothing.
+    let err = log
+        .set_scrub(ScrubPolicy {
+            builtin: vec!["jwt".into()],
+            custom: vec![CustomRule {
+                name: "broken".into(),
+                pattern: "(".into(),
+            }],
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("policy.scrub.custom[0].pattern"),
+        "{err}"
+    );
+    assert_eq!(log.manifest().policy.scrub.builtin, vec!["all".to_string()]);
+
+    // Narrowed to JWTs: the URL password is now kept, and the change
+    // survives a reopen.
+    log.set_scrub(ScrubPolicy {
+        builtin: vec!["jwt".into()],
+        custom: Vec::new(),
+    })
+    .unwrap();
+    log.append(&[leaky("ticket TS-123456 opened")]).unwrap();
+    let stored = log.read(1).unwrap().event().unwrap().unwrap();
+    assert_eq!(stored.message, "ticket TS-123456 opened");
+    assert!(stored.details.unwrap().get("_scrubbed").is_none());
+    drop(log);
+    store.close().unwrap();
+    let store = common::open(dir.path());
+    let log = store.log("l").unwrap();
+    assert_eq!(log.manifest().policy.scrub.builtin, vec!["jwt".to_string()]);
+    log.append(&[Event {
+        action: "x".into(),
+        message: "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln".into(),
+        ..Event::default()
+    }])
+    .unwrap();
+    let stored = log.read(2).unwrap().event().unwrap().unwrap();
+    assert_eq!(stored.message, "token [redacted:jwt]");
 }
