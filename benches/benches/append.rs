@@ -7,16 +7,25 @@
 //! same cores; the `*_no_seal` variants turn size-based sealing off to time
 //! the WAL path alone.
 //!
+//! `append_rich` times scrubbing's cost (docs/scrubbing.md): rich-profile
+//! events in batches of 1000 with no rule and with every built-in rule,
+//! under fsync `never` without sealing (where appending is cheapest, so
+//! scrubbing's share is largest) and under `always`, and the scrubber
+//! alone on the same batches.
+//!
 //! Batches are copied from a pool of generated events before the clock
 //! starts; only `Log::append` calls are timed.
 
 use std::time::{Duration, Instant};
 
+use std::hint::black_box;
+
 use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use stele_benches::fixture::{manual_seal, policy};
-use stele_benches::{Generator, TempLog};
+use stele_benches::{Generator, Profile, TempLog};
+use stele_engine::event::scrub::{ScrubPolicy, Scrubber};
 use stele_engine::{Event, FsyncPolicy, Log, Policy};
 
 /// Distinct generated events that batches are copied from.
@@ -137,5 +146,59 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append);
+fn append_rich(c: &mut Criterion) {
+    let pool = Generator::with_profile(1, Profile::Rich).events(POOL);
+    let mut group = c.benchmark_group("append_rich");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(20);
+    for (name, fsync) in [
+        ("never_no_seal", FsyncPolicy::Never),
+        ("always_no_seal", FsyncPolicy::Always),
+    ] {
+        let plain = manual_seal(policy(fsync));
+        let mut scrubbed = plain.clone();
+        scrubbed.scrub.builtin = vec!["all".into()];
+        bench_one(
+            &mut group,
+            &pool,
+            &format!("{name}/no_scrub"),
+            plain,
+            1000,
+            1,
+        );
+        bench_one(
+            &mut group,
+            &pool,
+            &format!("{name}/scrub_all"),
+            scrubbed,
+            1000,
+            1,
+        );
+    }
+    // The scrubber alone, on the same batches: its share of an append.
+    let scrubber = Scrubber::new(&ScrubPolicy {
+        builtin: vec!["all".into()],
+        custom: Vec::new(),
+    })
+    .expect("the built-in rules compile");
+    let mut cursor = 0;
+    group.bench_function(BenchmarkId::new("scrubber_only", 1000), |b| {
+        b.iter_batched(
+            || next_batch(&pool, 1000, &mut cursor),
+            |mut batch| {
+                for event in &mut batch {
+                    black_box(scrubber.apply(event));
+                }
+                batch
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, append_rich);
 criterion_main!(benches);

@@ -24,7 +24,7 @@ use crate::context::{Context, Session};
 use crate::convert::{policy_from_proto, policy_to_proto, segment_to_proto};
 use crate::status::blocking;
 use crate::tokens::{MintSpec, MintedToken};
-use crate::{calls, retention_service, rewrite_service};
+use crate::{calls, retention_service, rewrite_service, scrub_service};
 
 /// A boxed response stream of a long call.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -340,6 +340,24 @@ impl Admin for AdminService {
         request: Request<v1::RaiseLockRequest>,
     ) -> Result<Response<v1::RetentionPolicy>, Status> {
         retention_service::raise_lock(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_scrub(
+        &self,
+        request: Request<v1::SetScrubRequest>,
+    ) -> Result<Response<v1::ScrubPolicy>, Status> {
+        scrub_service::set_scrub(&self.ctx, request)
+            .await
+            .map(Response::new)
+    }
+
+    async fn test_scrub(
+        &self,
+        request: Request<v1::TestScrubRequest>,
+    ) -> Result<Response<v1::TestScrubResponse>, Status> {
+        scrub_service::test_scrub(&self.ctx, request)
             .await
             .map(Response::new)
     }

@@ -31,6 +31,7 @@ pub mod http;
 pub mod offline_verify;
 pub mod retention_service;
 pub mod rewrite_service;
+pub mod scrub_service;
 pub mod serve;
 pub mod status;
 pub mod stele_service;

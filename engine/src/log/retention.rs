@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{Log, RetentionPolicy, Segment};
 use crate::archive::entry::ArchivedSegment;
 use crate::error::{Error, Result};
-use crate::event::scrub::ScrubPolicy;
+use crate::event::scrub::{ScrubPolicy, Scrubber};
 use crate::faults::Step;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::retention::plan::{humanize_ms, protection};
@@ -46,6 +46,11 @@ impl Log {
             m.policy.validate()?;
             Ok(m.policy.retention)
         })
+    }
+
+    /// The scrubbing rules in force.
+    pub fn scrubber(&self) -> Arc<Scrubber> {
+        self.scrubber.read().clone()
     }
 
     /// Replaces the log's scrubbing rules; appends after this returns are

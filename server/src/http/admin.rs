@@ -1,5 +1,6 @@
 //! The admin routes: the `Admin` service's calls that a console needs
-//! (logs, segments, sealing, retention, holds, archived segments), over
+//! (logs, segments, sealing, retention, holds, archived segments,
+//! scrubbing rules), over
 //! HTTP by transcoding: the JSON body and the path become the gRPC request,
 //! the very `Admin` handler runs (its checks, its `_system` record), and
 //! its answer is written in proto3's JSON mapping (field names as in the
@@ -218,37 +219,58 @@ log_call!(
     "log", "ListArchivedRequest" => "ListArchivedResponse"
 );
 
-/// `POST /v1/logs/{log}/holds`: sets a legal hold; the body is
-/// `{"reason": "…"}`, with `"segment": <first seq>` for one segment.
-#[utoipa::path(
-    post,
-    path = "/v1/logs/{log}/holds",
-    tag = "admin",
-    summary = "SetHold: a legal hold on the log or a segment",
-    params(("log" = String, Path, description = "The log")),
-    request_body(content = serde_json::Value, content_type = "application/json", description = "The gRPC request in proto3 JSON (field names as in the .proto)"),
-    responses(
-        (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    ),
-)]
-pub async fn set_hold(
-    State(ctx): State<Context>,
-    LogName(log): LogName,
-    parts: Parts,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let json = body_object(&body, &[("log", &log)])?;
-    transcode(
-        ctx,
-        &parts,
-        ("SetHoldRequest", "Hold"),
-        json,
-        |s, r| async move { s.set_hold(r).await },
-    )
-    .await
+/// An `Admin` call on one log with a JSON body: the body is the request in
+/// proto3 JSON, the path's `{log}` its `log` field.
+macro_rules! log_body_call {
+    ($(#[doc = $doc:literal])* $name:ident: $method:ident $path:literal, $summary:literal, $req:literal => $resp:literal) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            $method,
+            path = $path,
+            tag = "admin",
+            summary = $summary,
+            params(("log" = String, Path, description = "The log")),
+            request_body(content = serde_json::Value, content_type = "application/json", description = "The gRPC request in proto3 JSON (field names as in the .proto)"),
+            responses(
+                (status = 200, description = "The Admin call's answer in proto3 JSON", body = Object),
+                (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+            ),
+        )]
+        pub async fn $name(
+            State(ctx): State<Context>,
+            LogName(log): LogName,
+            parts: Parts,
+            body: Bytes,
+        ) -> Result<Json<Value>, ApiError> {
+            let json = body_object(&body, &[("log", &log)])?;
+            transcode(ctx, &parts, ($req, $resp), json, |s, r| async move {
+                s.$name(r).await
+            })
+            .await
+        }
+    };
 }
+
+log_body_call!(
+    /// `POST /v1/logs/{log}/holds`: sets a legal hold; the body is
+    /// `{"reason": "…"}`, with `"segment": <first seq>` for one segment.
+    set_hold: post "/v1/logs/{log}/holds", "SetHold: a legal hold on the log or a segment",
+    "SetHoldRequest" => "Hold"
+);
+log_body_call!(
+    /// `PUT /v1/logs/{log}/scrub`: replaces the log's scrubbing rules; the
+    /// body is `{"scrub": {"builtin": ["all"], "custom": [{"name": "…",
+    /// "pattern": "…"}]}}`.
+    set_scrub: put "/v1/logs/{log}/scrub", "SetScrub: replace the log's scrubbing rules",
+    "SetScrubRequest" => "ScrubPolicy"
+);
+log_body_call!(
+    /// `POST /v1/logs/{log}/scrub/test`: what the log's scrubbing rules (or
+    /// `scrub`, rules being tried) would do to `events`; nothing is stored.
+    test_scrub: post "/v1/logs/{log}/scrub/test", "TestScrub: scrub sample events without storing them",
+    "TestScrubRequest" => "TestScrubResponse"
+);
 
 /// The hold `DELETE /v1/logs/{log}/holds` lifts.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

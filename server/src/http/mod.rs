@@ -36,7 +36,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::de::DeserializeOwned;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -63,6 +63,8 @@ pub fn router(ctx: Context, http: &HttpConfig, console: &ConsoleConfig) -> Route
             "/v1/logs/{log}/holds",
             post(admin::set_hold).delete(admin::lift_hold),
         )
+        .route("/v1/logs/{log}/scrub", put(admin::set_scrub))
+        .route("/v1/logs/{log}/scrub/test", post(admin::test_scrub))
         .route(
             "/v1/logs/{log}/events",
             post(ingest::post_events).get(read::search),

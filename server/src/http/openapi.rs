@@ -41,6 +41,8 @@ use crate::http::{admin, export, github, ingest, proofs, read, tail, tokens};
         admin::list_archived,
         admin::set_hold,
         admin::lift_hold,
+        admin::set_scrub,
+        admin::test_scrub,
     ),
     modifiers(&BearerToken),
     security(("bearer" = [])),

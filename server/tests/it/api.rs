@@ -1368,6 +1368,13 @@ async fn admin_calls_work_and_are_recorded_in_system() {
             max_bytes: None,
             lock_ms: Some(86_400_000),
         }),
+        scrub: Some(v1::ScrubPolicy {
+            builtin: vec!["jwt".into(), "credit_card".into()],
+            custom: vec![v1::ScrubRule {
+                name: "ticket".into(),
+                pattern: r"TS-\d{6}".into(),
+            }],
+        }),
     };
     let created = admin
         .create_log(v1::CreateLogRequest {
@@ -1763,4 +1770,160 @@ async fn health_and_reflection() {
     );
     drop((health, reflection));
     server.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Scrubbing
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn scrubbing_rules_are_set_tried_and_recorded() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "leaky").await;
+    let mut admin = server.admin(None).await;
+    let mut client = server.client(None).await;
+    let set = |builtin: &[&str], custom: Vec<v1::ScrubRule>| v1::SetScrubRequest {
+        log: "leaky".into(),
+        scrub: Some(v1::ScrubPolicy {
+            builtin: builtin.iter().map(|b| (*b).to_string()).collect(),
+            custom,
+        }),
+    };
+    assert_status(
+        admin.set_scrub(set(&["passwords"], Vec::new())).await,
+        Code::InvalidArgument,
+        "policy.scrub.builtin[0]",
+    );
+    let rules = admin
+        .set_scrub(set(&["all"], Vec::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rules.builtin, ["all"]);
+    let info = admin
+        .get_log(v1::GetLogRequest {
+            name: "leaky".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.policy.unwrap().scrub.unwrap().builtin, ["all"]);
+
+    // Appends are scrubbed before they are stored.
+    let leak = event(
+        "db.connect",
+        "app",
+        "connected to postgres://app:hunter2@db/prod",
+    );
+    let receipts = append(&mut client, "leaky", vec![leak.clone()], 1)
+        .await
+        .unwrap()
+        .receipts;
+    let stored = client
+        .get_record(v1::GetRecordRequest {
+            log: "leaky".into(),
+            seq: receipts[0].seq,
+            include_body: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap();
+    assert_eq!(
+        stored.event.unwrap().message,
+        "connected to postgres://app:[redacted:url_password]@db/prod"
+    );
+    assert!(!stored.body.windows(7).any(|w| w == b"hunter2"));
+
+    // A dry run, with the log's rules and with rules being tried; nothing stored.
+    let mut ticket = event(
+        "ticket.open",
+        "alice",
+        "ticket TS-123456, card 4111 1111 1111 1111",
+    );
+    ticket.reason = "ok".into();
+    let dry = |scrub: Option<v1::ScrubPolicy>| v1::TestScrubRequest {
+        log: "leaky".into(),
+        events: vec![leak.clone(), ticket.clone()],
+        scrub,
+    };
+    let tried = admin
+        .test_scrub(dry(None))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(tried.len(), 2);
+    assert_eq!(
+        tried[0].fired,
+        [("url_password".to_string(), 1)].into_iter().collect()
+    );
+    assert_eq!(
+        tried[1].event.as_ref().unwrap().message,
+        "ticket TS-123456, card [redacted:credit_card]"
+    );
+    let custom = v1::ScrubPolicy {
+        builtin: Vec::new(),
+        custom: vec![v1::ScrubRule {
+            name: "ticket".into(),
+            pattern: r"TS-\d{6}".into(),
+        }],
+    };
+    let tried = admin
+        .test_scrub(dry(Some(custom)))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(tried[0].fired.is_empty());
+    assert_eq!(
+        tried[1].event.as_ref().unwrap().message,
+        "ticket [redacted:ticket], card 4111 1111 1111 1111"
+    );
+    let broken = v1::ScrubPolicy {
+        builtin: Vec::new(),
+        custom: vec![v1::ScrubRule {
+            name: "broken".into(),
+            pattern: "(".into(),
+        }],
+    };
+    assert_status(
+        admin.test_scrub(dry(Some(broken))).await,
+        Code::InvalidArgument,
+        "policy.scrub.custom[0].pattern",
+    );
+    let head = admin
+        .get_log(v1::GetLogRequest {
+            name: "leaky".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(head.records, 1, "a dry run stores nothing");
+
+    // Each change, refused or made, is in `_system` with the rules.
+    let probe = client.clone();
+    let changes = eventually("the scrubbing changes in _system", DEADLINE, move || {
+        let mut c = probe.clone();
+        async move {
+            let events: Vec<v1::Event> = system_events(&mut c)
+                .await
+                .into_iter()
+                .filter(|e| e.action == "admin.set_scrub")
+                .collect();
+            (events.len() >= 2).then_some(events)
+        }
+    })
+    .await;
+    let outcomes: Vec<i32> = changes.iter().map(|e| e.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [v1::Outcome::Failure as i32, v1::Outcome::Success as i32]
+    );
+    assert!(
+        changes[1].details_json.contains(r#""builtin":["all"]"#),
+        "{}",
+        changes[1].details_json
+    );
 }

@@ -838,7 +838,7 @@ async fn the_openapi_document_describes_the_routes_the_server_answers() {
     }
     assert_eq!(
         operations,
-        24,
+        26,
         "every route is documented: {:?}",
         paths.keys()
     );
