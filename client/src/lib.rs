@@ -41,6 +41,7 @@ mod query;
 mod retention;
 mod retry;
 mod rewrite;
+mod scrub;
 mod subscribe;
 pub mod verify;
 
@@ -52,5 +53,6 @@ pub use query::{Order, Page, Query, RecordStream, Selection};
 pub use retention::Limit;
 pub use retry::Retry;
 pub use rewrite::CompactOptions;
+pub use scrub::Scrubbed;
 pub use stele_proto::v1 as proto;
 pub use subscribe::{Item, Start, SubscribeOptions, Subscription};

@@ -20,6 +20,7 @@ pub enum LogsCommand {
     #[command(after_help = "Examples:
   stele logs create audit
   stele logs create payments --sanitize details.card_number --seal-max-age 15m
+  stele logs create audit --scrub all --scrub-custom 'ticket=TS-[0-9]{6}'
   stele logs create bulk --fsync interval:100
   stele logs create audit --max-age 400d --lock 1y")]
     Create(Box<CreateArgs>),
@@ -60,6 +61,12 @@ pub struct CreateArgs {
     /// Field path replaced by "[redacted]" before storing (repeatable)
     #[arg(long, value_name = "PATH")]
     sanitize: Vec<String>,
+    /// Built-in scrubbing rule to turn on, or `all` (repeatable; docs/scrubbing.md)
+    #[arg(long, value_name = "RULE")]
+    scrub: Vec<String>,
+    /// Scrubbing rule of the log's own: NAME=REGEX (repeatable)
+    #[arg(long, value_name = "NAME=REGEX")]
+    scrub_custom: Vec<String>,
     /// Make new records searchable at least this often [default: 1s]
     #[arg(long, value_name = "DURATION")]
     index_commit_interval: Option<String>,
@@ -148,6 +155,7 @@ pub async fn logs(command: LogsCommand, client: Client) -> Result<(), Failure> {
                     &args.index_commit_interval,
                 )?,
                 retention: Some(retention_of(&args)?),
+                scrub: crate::scrub::rules(&args.scrub, &args.scrub_custom, "scrub-custom")?,
                 ..proto::Policy::default()
             };
             let info = client.create_log(&args.name, policy).await?;
@@ -229,6 +237,10 @@ pub async fn logs(command: LogsCommand, client: Client) -> Result<(), Failure> {
                     } else {
                         p.sanitize.join(", ")
                     },
+                ),
+                (
+                    "scrubbing",
+                    crate::scrub::describe(&p.scrub.clone().unwrap_or_default()),
                 ),
                 (
                     "index commit",
@@ -333,7 +345,15 @@ fn log_json(info: &proto::LogInfo) -> serde_json::Value {
             "max_string_bytes": p.max_string_bytes, "max_details_depth": p.max_details_depth,
             "max_batch_events": p.max_batch_events,
             "retention": policy_json(&p.retention.unwrap_or_default()),
+            "scrub": scrub_json(&p.scrub.unwrap_or_default()),
         },
+    })
+}
+
+fn scrub_json(rules: &proto::ScrubPolicy) -> serde_json::Value {
+    json!({
+        "builtin": rules.builtin,
+        "custom": rules.custom.iter().map(|r| json!({"name": r.name, "pattern": r.pattern})).collect::<Vec<_>>(),
     })
 }
 

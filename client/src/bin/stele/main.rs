@@ -18,6 +18,7 @@ mod output;
 mod proof;
 mod query;
 mod retention;
+mod scrub;
 mod settings;
 mod tail;
 mod units;
@@ -90,6 +91,9 @@ enum Command {
     /// Raise a log's retention lock
     #[command(subcommand)]
     Lock(lock::LockCommand),
+    /// Set a log's scrubbing rules, and try rules on sample events
+    #[command(subcommand)]
+    Scrub(scrub::ScrubCommand),
     Compact(compact::CompactArgs),
     Erase(erase::EraseArgs),
 }
@@ -138,6 +142,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Archive(command) => archive::run(command, client).await,
         Command::Hold(command) => hold::run(command, client).await,
         Command::Lock(command) => lock::run(command, client).await,
+        Command::Scrub(command) => scrub::run(command, client).await,
         Command::Compact(args) => compact::run(args, client).await,
         Command::Erase(args) => erase::run(args, client).await,
     }
