@@ -907,3 +907,75 @@ async fn browsers_of_configured_origins_may_call_the_api() {
         .unwrap();
     assert!(get.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn scrubbing_rules_are_set_and_tried_over_http() {
+    let server = TestServer::open().await;
+    create_log(&server, None, "audit").await;
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        client()
+            .request(method, format!("{}{path}", server.endpoint))
+            .json(&body)
+            .send()
+    };
+    let set = call(
+        reqwest::Method::PUT,
+        "/v1/logs/audit/scrub",
+        json!({"scrub": {"builtin": ["all"], "custom": [{"name": "ticket", "pattern": "TS-[0-9]{6}"}]}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let rules: Value = set.json().await.unwrap();
+    assert_eq!(rules["builtin"], json!(["all"]));
+    assert_eq!(rules["custom"][0]["name"], "ticket");
+
+    let seqs = seqs_of(
+        post_json(
+            &server,
+            "audit",
+            &json!({"action": "ticket.open", "message": "TS-123456", "details": {"password": "hunter2"}}),
+        )
+        .await,
+    )
+    .await;
+    let event = stored(&server, "audit", seqs[0]).await;
+    assert_eq!(event.message, "[redacted:ticket]");
+    assert!(
+        event
+            .details_json
+            .contains(r#""password":"[redacted:key_value]""#),
+        "{}",
+        event.details_json
+    );
+
+    let tried: Value = call(
+        reqwest::Method::POST,
+        "/v1/logs/audit/scrub/test",
+        json!({"events": [{"action": "a.b", "message": "key AKIAIOSFODNN7EXAMPLE"}]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        tried["events"][0]["event"]["message"],
+        "key [redacted:aws_access_key_id]"
+    );
+    assert_eq!(tried["events"][0]["fired"], json!({"aws_access_key_id": 1}));
+
+    let bad = call(
+        reqwest::Method::PUT,
+        "/v1/logs/audit/scrub",
+        json!({"scrub": {"builtin": ["everything"]}}),
+    )
+    .await
+    .unwrap();
+    let (status, code, message) = error_of(bad).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT")
+    );
+    assert!(message.contains("policy.scrub.builtin[0]"), "{message}");
+}
