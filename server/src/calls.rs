@@ -53,6 +53,7 @@ pub enum Verified {
 
 /// Verifies `range` of `log` against `key` on the blocking pool; the
 /// receiver gets progress, then the verdict or the error that stopped it.
+/// Dropping the receiver stops the walk at the next segment.
 pub fn verify(
     log: Arc<Log>,
     range: Range<u64>,
@@ -61,11 +62,19 @@ pub fn verify(
     let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_blocking(move || {
         let progress_tx = tx.clone();
+        // Set when the receiver is gone (the caller went away): the walk
+        // stops at the next segment instead of hashing a log for nobody.
+        let cancel = Cancel::default();
         let mut progress = |p: VerifyProgress| {
-            let _ = progress_tx.blocking_send(Ok(Verified::Progress(p)));
+            if progress_tx
+                .blocking_send(Ok(Verified::Progress(p)))
+                .is_err()
+            {
+                cancel.cancel();
+            }
         };
         let last = log
-            .verify_with_progress(range, &key, &mut progress)
+            .verify_with_progress(range, &key, &mut progress, &cancel)
             .map(|report| {
                 let anchor_head = report.anchored_at.and_then(|at| {
                     log.manifest()

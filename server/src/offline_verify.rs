@@ -20,7 +20,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stele_engine::archive::check::{ArchiveLogReport, check_archive};
 use stele_engine::checkpoint::Signer;
 use stele_engine::store::LOGS_DIR;
-use stele_engine::{ArchiveTarget, ObjectArchive, VerifyReport, verify_log_dir_with_progress};
+use stele_engine::verify::VerifyProgress;
+use stele_engine::{
+    ArchiveTarget, Cancel, ObjectArchive, VerifyReport, verify_log_dir_with_progress,
+};
 
 use crate::config::parse_archive_location;
 
@@ -84,11 +87,18 @@ pub fn run(options: &Options) -> Result<Outcome, String> {
         } else {
             ProgressBar::hidden()
         };
-        let report = verify_log_dir_with_progress(&dir, 0..u64::MAX, key.as_ref(), &mut |p| {
+        let mut show = |p: VerifyProgress| {
             bar.set_length(p.segments_total as u64);
             bar.set_position(p.segments_done as u64);
             bar.set_message(format!("{} records", p.records));
-        })
+        };
+        let report = verify_log_dir_with_progress(
+            &dir,
+            0..u64::MAX,
+            key.as_ref(),
+            &mut show,
+            &Cancel::default(),
+        )
         .map_err(|e| format!("log `{name}`: {e}"))?;
         bar.finish_and_clear();
         let secs = started.elapsed().as_secs_f64();

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
 
+use crate::cancel::Cancel;
 use crate::chain::{self, Hash};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
@@ -133,23 +134,30 @@ impl Log {
     /// Only when the log directory cannot be read at all; damage is reported
     /// in the [`VerifyReport`].
     pub fn verify(&self, range: Range<u64>, key: &VerifyingKey) -> Result<VerifyReport> {
-        self.verify_with_progress(range, key, &mut |_| {})
+        self.verify_with_progress(range, key, &mut |_| {}, &Cancel::default())
     }
 
-    /// As [`Log::verify`], calling `progress` after each segment file.
+    /// As [`Log::verify`], calling `progress` after each segment file, and
+    /// stopping there once `cancel` is set.
     ///
     /// # Errors
-    /// As [`Log::verify`].
+    /// As [`Log::verify`]; [`Error::Cancelled`] once called off.
     pub fn verify_with_progress(
         &self,
         range: Range<u64>,
         key: &VerifyingKey,
         progress: &mut dyn FnMut(VerifyProgress),
+        cancel: &Cancel,
     ) -> Result<VerifyReport> {
         let _seal = self.seal_lock.lock();
         let end = range.end.min(self.visible_seq());
-        let mut report =
-            verify_log_dir_with_progress(self.dir(), range.start..end, Some(key), progress)?;
+        let mut report = verify_log_dir_with_progress(
+            self.dir(),
+            range.start..end,
+            Some(key),
+            progress,
+            cancel,
+        )?;
         report.torn_tail = None; // the live WAL's last frame may be mid-write
         Ok(report)
     }
@@ -166,7 +174,7 @@ pub fn verify_log_dir(
     range: Range<u64>,
     key: Option<&VerifyingKey>,
 ) -> Result<VerifyReport> {
-    verify_log_dir_with_progress(dir, range, key, &mut |_| {})
+    verify_log_dir_with_progress(dir, range, key, &mut |_| {}, &Cancel::default())
 }
 
 /// How far a verification has got.
@@ -182,15 +190,17 @@ pub struct VerifyProgress {
     pub body_bytes: u64,
 }
 
-/// As [`verify_log_dir`], calling `progress` after each segment file.
+/// As [`verify_log_dir`], calling `progress` after each segment file, and
+/// stopping there once `cancel` is set.
 ///
 /// # Errors
-/// As [`verify_log_dir`].
+/// As [`verify_log_dir`]; [`Error::Cancelled`] once called off.
 pub fn verify_log_dir_with_progress(
     dir: &Path,
     range: Range<u64>,
     key: Option<&VerifyingKey>,
     progress: &mut dyn FnMut(VerifyProgress),
+    cancel: &Cancel,
 ) -> Result<VerifyReport> {
     let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
     let mut v = Verifier {
@@ -242,7 +252,8 @@ pub fn verify_log_dir_with_progress(
         });
     }
     if v.report.failure.is_none() {
-        v.walk_segments(&dir.join(SEGMENTS_DIR), &manifest.log_id, progress);
+        v.walk_segments(&dir.join(SEGMENTS_DIR), &manifest.log_id, progress, cancel);
+        cancel.check()?;
     }
     if v.report.failure.is_none()
         && let Some(tree) = v.tree.take()
@@ -399,6 +410,7 @@ impl Verifier {
         seg_dir: &Path,
         log_id: &[u8; 16],
         progress: &mut dyn FnMut(VerifyProgress),
+        cancel: &Cancel,
     ) {
         // Files before the anchor are removals committed to the manifest that
         // a crash interrupted; the next open deletes them.
@@ -465,7 +477,7 @@ impl Verifier {
                 records: self.report.records,
                 body_bytes: self.report.body_bytes,
             });
-            if self.report.failure.is_some() {
+            if self.report.failure.is_some() || cancel.is_cancelled() {
                 return;
             }
         }
