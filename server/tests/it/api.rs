@@ -1863,15 +1863,15 @@ async fn scrubbing_rules_are_set_tried_and_recorded() {
         tried[1].event.as_ref().unwrap().message,
         "ticket TS-123456, card [redacted:credit_card]"
     );
-    let custom = v1::ScrubPolicy {
+    let only = |name: &str, pattern: &str| v1::ScrubPolicy {
         builtin: Vec::new(),
         custom: vec![v1::ScrubRule {
-            name: "ticket".into(),
-            pattern: r"TS-\d{6}".into(),
+            name: name.into(),
+            pattern: pattern.into(),
         }],
     };
     let tried = admin
-        .test_scrub(dry(Some(custom)))
+        .test_scrub(dry(Some(only("ticket", r"TS-\d{6}"))))
         .await
         .unwrap()
         .into_inner()
@@ -1881,15 +1881,8 @@ async fn scrubbing_rules_are_set_tried_and_recorded() {
         tried[1].event.as_ref().unwrap().message,
         "ticket [redacted:ticket], card 4111 1111 1111 1111"
     );
-    let broken = v1::ScrubPolicy {
-        builtin: Vec::new(),
-        custom: vec![v1::ScrubRule {
-            name: "broken".into(),
-            pattern: "(".into(),
-        }],
-    };
     assert_status(
-        admin.test_scrub(dry(Some(broken))).await,
+        admin.test_scrub(dry(Some(only("broken", "(")))).await,
         Code::InvalidArgument,
         "policy.scrub.custom[0].pattern",
     );
