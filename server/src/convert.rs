@@ -10,6 +10,7 @@
 
 pub mod retention;
 pub mod rewrite;
+pub mod scrub;
 
 use std::path::Path;
 
@@ -327,7 +328,7 @@ pub fn policy_from_proto(p: Option<v1::Policy>) -> Result<Policy, Status> {
     )?;
     policy.sanitize = p.sanitize;
     policy.retention = retention::retention_policy_from_proto(p.retention);
-    policy.scrub = crate::scrub_service::scrub_policy_from_proto(p.scrub);
+    policy.scrub = scrub::scrub_policy_from_proto(p.scrub);
     Ok(policy)
 }
 
@@ -345,7 +346,7 @@ pub fn policy_to_proto(p: &Policy) -> v1::Policy {
         max_details_depth: p.limits.max_details_depth as u64,
         max_batch_events: p.limits.max_batch_events as u64,
         retention: Some(retention::retention_policy_to_proto(&p.retention)),
-        scrub: Some(crate::scrub_service::scrub_policy_to_proto(&p.scrub)),
+        scrub: Some(scrub::scrub_policy_to_proto(&p.scrub)),
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use serde_json::json;
-use stele_engine::event::scrub::{CustomRule, ScrubPolicy, Scrubber};
+use stele_engine::event::scrub::Scrubber;
 use stele_proto::v1;
 use tonic::{Request, Status};
 
@@ -17,39 +17,9 @@ use crate::admin_service::recorded;
 use crate::audit::Note;
 use crate::auth::Role;
 use crate::context::Context;
+use crate::convert::scrub::{scrub_policy_from_proto, scrub_policy_to_proto};
 use crate::convert::{event_from_proto, event_to_proto};
 use crate::status::{blocking, invalid, to_status};
-
-/// The engine's rules from the wire form.
-pub fn scrub_policy_from_proto(p: Option<v1::ScrubPolicy>) -> ScrubPolicy {
-    let p = p.unwrap_or_default();
-    ScrubPolicy {
-        builtin: p.builtin,
-        custom: p
-            .custom
-            .into_iter()
-            .map(|r| CustomRule {
-                name: r.name,
-                pattern: r.pattern,
-            })
-            .collect(),
-    }
-}
-
-/// The wire form of the engine's rules.
-pub fn scrub_policy_to_proto(p: &ScrubPolicy) -> v1::ScrubPolicy {
-    v1::ScrubPolicy {
-        builtin: p.builtin.clone(),
-        custom: p
-            .custom
-            .iter()
-            .map(|r| v1::ScrubRule {
-                name: r.name.clone(),
-                pattern: r.pattern.clone(),
-            })
-            .collect(),
-    }
-}
 
 /// `SetScrub`.
 ///

@@ -7,7 +7,7 @@ use http::{HeaderName, Method};
 use ipnet::IpNet;
 
 use crate::recorder::Recorder;
-use crate::route::Template;
+use crate::route::{Template, is_dotted_verb};
 use crate::service::AuditLayer;
 use crate::source::{Source, SourceFn};
 
@@ -206,7 +206,7 @@ impl Builder {
         }
         for route in &self.config.routes {
             if let Some(action) = &route.action
-                && !valid_action(action)
+                && !is_dotted_verb(action)
             {
                 return Err(ConfigError {
                     option: "action",
@@ -218,13 +218,4 @@ impl Builder {
         }
         Ok(AuditLayer::new(Arc::new(self.config), self.recorder))
     }
-}
-
-fn valid_action(action: &str) -> bool {
-    !action.is_empty()
-        && action.split('.').all(|s| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        })
 }

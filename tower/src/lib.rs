@@ -31,6 +31,7 @@
 
 mod change;
 mod config;
+mod outcome;
 mod recorder;
 mod route;
 mod service;

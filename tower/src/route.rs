@@ -184,18 +184,27 @@ pub fn name(method: &Method, template: &Template, path: &str) -> Named {
     }
 }
 
-/// `stele.v1.Admin.CreateLog` from `/stele.v1.Admin/CreateLog`.
+/// `stele.v1.Admin.CreateLog` from `/stele.v1.Admin/CreateLog` (gRPC
+/// names have no `-`).
 fn grpc_action(path: &str) -> Option<String> {
     let mut parts = split(path);
     let (service, method) = (parts.next()?, parts.next()?);
-    (parts.next().is_none() && service.contains('.') && action_word(service) && action_word(method))
-        .then(|| format!("{service}.{method}"))
+    let action = format!("{service}.{method}");
+    (parts.next().is_none()
+        && service.contains('.')
+        && !action.contains('-')
+        && is_dotted_verb(&action))
+    .then_some(action)
 }
 
-fn action_word(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+/// Whether `action` is what Stele accepts as one: segments of letters,
+/// digits, `_` and `-`, separated by single dots (`workflow.update`).
+pub(crate) fn is_dotted_verb(action: &str) -> bool {
+    action.split('.').all(|s| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
 }
 
 /// A literal as an action segment: lowercase, `-` and other punctuation as

@@ -77,14 +77,6 @@ pub struct CustomRule {
     pub pattern: String,
 }
 
-impl ScrubPolicy {
-    /// Whether no rule is on.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.builtin.is_empty() && self.custom.is_empty()
-    }
-}
-
 /// One compiled rule.
 #[derive(Debug, Clone)]
 struct Rule {
@@ -252,17 +244,11 @@ impl Scrubber {
         if let Some(details) = &mut event.details {
             details.remove(SCRUBBED_KEY);
         }
-        let (rules, keys) = self.candidates(event);
+        let (rules, keys) = self.matching(&joined(event));
         if rules.is_empty() && !keys {
             return fired;
         }
-        for text in [
-            &mut event.message,
-            &mut event.reason,
-            &mut event.actor.display_name,
-            &mut event.actor.user_agent,
-            &mut event.resource.name,
-        ] {
+        for text in scanned(event) {
             if let Some(clean) = self.scrub_with(&rules, text, &mut fired) {
                 *text = clean;
             }
@@ -287,27 +273,8 @@ impl Scrubber {
         self.scrub_with(&rules, text, fired)
     }
 
-    /// The rules with a pattern matching somewhere in the event's scanned
-    /// strings, and whether a `details` key may be a secret's name, from
-    /// one pass over all of them joined.
-    fn candidates(&self, event: &Event) -> (Vec<usize>, bool) {
-        let mut joined = String::with_capacity(1024);
-        for text in [
-            &event.message,
-            &event.reason,
-            &event.actor.display_name,
-            &event.actor.user_agent,
-            &event.resource.name,
-        ] {
-            joined.push_str(text);
-            joined.push('\n');
-        }
-        if let Some(details) = &event.details {
-            join_strings(details, &mut joined);
-        }
-        self.matching(&joined)
-    }
-
+    /// The rules with a pattern matching somewhere in `text`, and whether
+    /// a line of it may be a secret-looking `details` key.
     fn matching(&self, text: &str) -> (Vec<usize>, bool) {
         let Some(set) = &self.set else {
             return (Vec::new(), false);
@@ -456,6 +423,31 @@ fn marker(fired: &Fired) -> Value {
 
 fn compile(pattern: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(pattern).size_limit(MAX_COMPILED).build()
+}
+
+/// The event's scanned free-text fields (see the module's doc).
+fn scanned(event: &mut Event) -> [&mut String; 5] {
+    [
+        &mut event.message,
+        &mut event.reason,
+        &mut event.actor.display_name,
+        &mut event.actor.user_agent,
+        &mut event.resource.name,
+    ]
+}
+
+/// Every scanned string of `event`, `details` keys included, joined by
+/// newlines for the first pass (mutable only to reach [`scanned`]).
+fn joined(event: &mut Event) -> String {
+    let mut joined = String::with_capacity(1024);
+    for text in scanned(event) {
+        joined.push_str(text);
+        joined.push('\n');
+    }
+    if let Some(details) = &event.details {
+        join_strings(details, &mut joined);
+    }
+    joined
 }
 
 /// Appends every key and string of `map`, each followed by a newline.
