@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use stele_engine::{Event, FsyncPolicy, Log, Policy, SealPolicy, SegmentState, Store};
+use stele_engine::{
+    Event, FsyncPolicy, Log, Policy, SealPolicy, SegmentState, Store, StoreOptions,
+};
 use tempfile::TempDir;
 
 /// Errors of the fixtures: the engine's or the temporary directory's.
@@ -92,8 +94,16 @@ impl TempLog {
     /// # Errors
     /// When the directory, the store or the log cannot be created.
     pub fn new(policy: Policy) -> Result<TempLog, BoxError> {
+        TempLog::with_options(policy, StoreOptions::default())
+    }
+
+    /// As [`TempLog::new`], with a store opened with `options`.
+    ///
+    /// # Errors
+    /// As [`TempLog::new`].
+    pub fn with_options(policy: Policy, options: StoreOptions) -> Result<TempLog, BoxError> {
         let dir = tempfile::Builder::new().prefix("stele-bench").tempdir()?;
-        let store = Store::open(dir.path())?;
+        let store = Store::open_with(dir.path(), options)?;
         let log = store.create_log("bench", policy)?;
         Ok(TempLog {
             log,
@@ -108,7 +118,19 @@ impl TempLog {
     /// # Errors
     /// As [`TempLog::new`] and [`Log::append`].
     pub fn sealed(events: &[Event], per_segment: usize) -> Result<TempLog, BoxError> {
-        let temp = TempLog::new(manual_seal(policy(FsyncPolicy::Never)))?;
+        TempLog::sealed_with(events, per_segment, StoreOptions::default())
+    }
+
+    /// As [`TempLog::sealed`], with a store opened with `options`.
+    ///
+    /// # Errors
+    /// As [`TempLog::sealed`].
+    pub fn sealed_with(
+        events: &[Event],
+        per_segment: usize,
+        options: StoreOptions,
+    ) -> Result<TempLog, BoxError> {
+        let temp = TempLog::with_options(manual_seal(policy(FsyncPolicy::Never)), options)?;
         for segment in events.chunks(per_segment) {
             temp.append_all(segment, 1_000)?;
             temp.log.seal()?;

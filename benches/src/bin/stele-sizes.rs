@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! cargo run --release -p stele-benches --bin stele-sizes -- \
-//!     [--events N] [--batch N] [--seed N] [--zstd-level N] [--block-kib N] [--dictionary-kib N] \
-//!     [--manual-seal]
+//!     [--events N] [--batch N] [--seed N] [--profile standard|rich] [--zstd-level N] [--block-kib N] \
+//!     [--dictionary-kib N] [--manual-seal]
 //! ```
 //!
 //! `--zstd-level`, `--block-kib` and `--dictionary-kib` override the
@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use stele_benches::fixture::{BoxError, cpu_seconds, manual_seal, policy, run_main};
-use stele_benches::{Generator, TempLog, json_bytes};
+use stele_benches::{Generator, Profile, TempLog, json_bytes};
 use stele_engine::{Direction, Event, FsyncPolicy, Policy, SealOptions, SegmentState};
 
 /// Command-line settings.
@@ -28,11 +28,12 @@ struct Args {
     events: usize,
     batch: usize,
     seed: u64,
+    profile: Profile,
     compression: SealOptions,
     manual_seal: bool,
 }
 
-const USAGE: &str = "usage: stele-sizes [--events N (1000000)] [--batch N (1000)] [--seed N (1)] \
+const USAGE: &str = "usage: stele-sizes [--events N (1000000)] [--batch N (1000)] [--seed N (1)] [--profile standard|rich (standard)] \
                      [--zstd-level N] [--block-kib N] [--dictionary-kib N] (default: the policy's) [--manual-seal]";
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
         events: 1_000_000,
         batch: 1_000,
         seed: 1,
+        profile: Profile::Standard,
         compression: SealOptions::default(),
         manual_seal: false,
     };
@@ -53,6 +55,12 @@ fn parse_args() -> Result<Args, String> {
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?
             .replace('_', "");
+        if flag == "--profile" {
+            args.profile = value
+                .parse()
+                .map_err(|e| format!("--profile: {e}\n{USAGE}"))?;
+            continue;
+        }
         let bad = |e: std::num::ParseIntError| format!("{flag} {value}: {e}\n{USAGE}");
         match flag.as_str() {
             "--events" => args.events = value.parse().map_err(bad)?,
@@ -115,7 +123,8 @@ fn mb(bytes: u64) -> f64 {
 
 fn run(args: &Args) -> Result<(), BoxError> {
     let n = args.events as u64;
-    let (events, generated) = Took::measure(|| Generator::new(args.seed).events(args.events))?;
+    let (events, generated) =
+        Took::measure(|| Generator::with_profile(args.seed, args.profile).events(args.events))?;
     let raw_json = json_bytes(&events);
     let mut batches: Vec<Vec<Event>> = Vec::with_capacity(args.events.div_ceil(args.batch));
     let mut events = events.into_iter();
@@ -185,7 +194,8 @@ fn run(args: &Args) -> Result<(), BoxError> {
     let mut out = String::new();
     writeln!(
         out,
-        "events                    {n} (seed {}, batches of {}; zstd level {}, {} KiB blocks, {} KiB dictionary)",
+        "events                    {n} ({} profile, seed {}, batches of {}; zstd level {}, {} KiB blocks, {} KiB dictionary)",
+        args.profile,
         args.seed,
         args.batch,
         args.compression.zstd_level,

@@ -55,6 +55,8 @@ pub struct QueryPlan {
 pub struct QueryStats {
     /// Latency of each successful query, in microseconds.
     pub latency_us: Histogram<u64>,
+    /// The same per shape of the mix, in the mix's order.
+    pub by_shape: Vec<(&'static str, Histogram<u64>)>,
     /// Queries answered.
     pub queries: u64,
     /// Records returned in all.
@@ -166,7 +168,7 @@ fn filter(field: &str, value: &str) -> Filter {
 
 /// What one query task reports: its latency and the records it got, or
 /// what went wrong.
-type Answer = Result<(Duration, usize), String>;
+type Answer = Result<(&'static str, Duration, usize), String>;
 
 /// Starts `plan.per_sec` queries a second until the phase leaves
 /// [`Phase::Appending`], then waits for the outstanding ones.
@@ -182,6 +184,7 @@ pub async fn run(
     let mut running: JoinSet<Answer> = JoinSet::new();
     let mut stats = QueryStats {
         latency_us: histogram(),
+        by_shape: Vec::new(),
         queries: 0,
         records: 0,
         errors: 0,
@@ -201,7 +204,7 @@ pub async fn run(
                         let sent = Instant::now();
                         match timeout(ANSWER_TIMEOUT, client.query(request)).await {
                             Ok(Ok(response)) => {
-                                Ok((sent.elapsed(), response.into_inner().records.len()))
+                                Ok((name, sent.elapsed(), response.into_inner().records.len()))
                             }
                             Ok(Err(status)) => Err(format!("{name}: {}", status_text(&status))),
                             Err(_) => Err(format!(
@@ -233,8 +236,16 @@ impl QueryStats {
     /// Counts one finished query.
     fn absorb(&mut self, done: Result<Answer, JoinError>, errors: &ErrorPrinter) {
         match done {
-            Ok(Ok((latency, records))) => {
+            Ok(Ok((shape, latency, records))) => {
                 self.latency_us.saturating_record(micros(latency));
+                let at = match self.by_shape.iter().position(|(name, _)| *name == shape) {
+                    Some(at) => at,
+                    None => {
+                        self.by_shape.push((shape, histogram()));
+                        self.by_shape.len() - 1
+                    }
+                };
+                self.by_shape[at].1.saturating_record(micros(latency));
                 self.queries += 1;
                 self.records += records as u64;
             }

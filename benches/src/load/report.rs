@@ -114,6 +114,11 @@ impl Report {
                 "skipped": q.skipped,
                 "errors": q.errors,
                 "latency_ms": percentiles_json(&q.latency_us),
+                "by_shape": q.by_shape.iter().map(|(name, us)| json!({
+                    "shape": name,
+                    "queries": us.len(),
+                    "latency_ms": percentiles_json(us),
+                })).collect::<Vec<_>>(),
             })
         });
         let subscribe = if self.subscribers.is_empty() {
@@ -194,7 +199,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<16} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "{:<24} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
             "", "count", "per s", "p50 ms", "p99 ms", "p999 ms", "max ms", "errors"
         );
         let mut row = |name: &str, count: u64, rate: f64, us: &Histogram<u64>, errors: u64| {
@@ -209,7 +214,7 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "{name:<16} {count:>12} {rate:>12.1} {figures} {errors:>7}"
+                "{name:<24} {count:>12} {rate:>12.1} {figures} {errors:>7}"
             );
         };
         let append = &self.append;
@@ -228,6 +233,15 @@ impl Report {
                 &q.latency_us,
                 q.errors,
             );
+            for (name, us) in &q.by_shape {
+                row(
+                    &format!(" {name}"),
+                    us.len(),
+                    per_sec(us.len(), q.elapsed),
+                    us,
+                    0,
+                );
+            }
         }
         if !self.subscribers.is_empty() {
             let records = self.subscribers.iter().map(|s| s.records).sum();

@@ -43,10 +43,9 @@ impl Log {
         let segment = self.segment_of(seq)?;
         if let Segment::Sealed(sealed) = &segment {
             let block = self.ctx.block_cache.block(sealed, sealed.block_of(seq))?;
-            let first = block.first().map_or(seq, |(r, _)| r.seq);
             return block
-                .get((seq - first) as usize)
-                .cloned()
+                .get(seq)
+                .map(|(record, receipt)| (record.to_owned(), *receipt))
                 .ok_or_else(|| self.out_of_range(seq));
         }
         segment

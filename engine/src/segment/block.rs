@@ -11,7 +11,7 @@
 //! `kind` and `bytes` mean what they mean in a record (record.rs).
 
 use crate::format::{i64_at, u32_at};
-use crate::record::{BodyRef, RecordRef};
+use crate::record::{BodyRef, Receipt, RecordRef};
 
 /// Accumulates records into one block.
 #[derive(Debug, Default)]
@@ -61,11 +61,40 @@ impl BlockBuilder {
     }
 }
 
-/// Decodes a block holding `count` records from `first_seq` on.
+/// Where one record lies in a decompressed block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The record's seq.
+    pub seq: u64,
+    /// Its ingest time.
+    pub ingest_time: i64,
+    /// Its `kind` (record.rs), already checked against its length.
+    pub kind: u8,
+    /// Offset of its bytes in the block.
+    pub at: u32,
+    /// Their length.
+    pub len: u32,
+}
+
+impl Span {
+    /// The record, read from `raw`, the block this span was found in.
+    pub fn record<'a>(&self, raw: &'a [u8]) -> RecordRef<'a> {
+        let bytes = &raw[self.at as usize..(self.at + self.len) as usize];
+        RecordRef {
+            seq: self.seq,
+            ingest_time: self.ingest_time,
+            body: BodyRef::from_kind(self.kind, bytes, self.seq)
+                .expect("spans() checked the kind and the length"),
+        }
+    }
+}
+
+/// Where each of the `count` records from `first_seq` on lies in `raw`,
+/// a decompressed block.
 ///
 /// # Errors
 /// What is structurally wrong, for the caller to attach file and offset to.
-pub fn decode(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<RecordRef<'_>>, String> {
+pub fn spans(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<Span>, String> {
     let n = count as usize;
     let columns = 4 + n * (8 + 1 + 4);
     if raw.len() < columns {
@@ -93,17 +122,63 @@ pub fn decode(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<RecordRef<'_
             .ok_or_else(|| {
                 format!("record at seq {seq} declares {len} bytes past the block's end")
             })?;
-        pos += len;
-        out.push(RecordRef {
+        let kind = raw[kinds_at + i];
+        BodyRef::from_kind(kind, bytes, seq)?;
+        out.push(Span {
             seq,
             ingest_time: i64_at(raw, 4 + i * 8),
-            body: BodyRef::from_kind(raw[kinds_at + i], bytes, seq)?,
+            kind,
+            at: pos as u32,
+            len: len as u32,
         });
+        pos += len;
     }
     if pos != raw.len() {
         return Err(format!("{} bytes after the last record", raw.len() - pos));
     }
     Ok(out)
+}
+
+/// A decompressed block whose chain was checked, kept as its bytes once
+/// with where each record lies and its receipt: what the block cache holds,
+/// so that caching a block costs one allocation, not one per record.
+#[derive(Debug)]
+pub struct DecodedBlock {
+    raw: Vec<u8>,
+    records: Vec<(Span, Receipt)>,
+}
+
+impl DecodedBlock {
+    /// A block's bytes and its records' spans and receipts, in seq order.
+    pub fn new(raw: Vec<u8>, records: Vec<(Span, Receipt)>) -> DecodedBlock {
+        DecodedBlock { raw, records }
+    }
+
+    /// The record at `seq` and its receipt, if this block holds it.
+    pub fn get(&self, seq: u64) -> Option<(RecordRef<'_>, &Receipt)> {
+        let first = self.records.first()?.0.seq;
+        let (span, receipt) = self
+            .records
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
+        Some((span.record(&self.raw), receipt))
+    }
+
+    /// Bytes held in memory.
+    pub fn weight(&self) -> u64 {
+        (self.raw.capacity() + self.records.capacity() * std::mem::size_of::<(Span, Receipt)>())
+            as u64
+    }
+}
+
+/// Decodes a block holding `count` records from `first_seq` on.
+///
+/// # Errors
+/// As [`spans`].
+pub fn decode(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<RecordRef<'_>>, String> {
+    Ok(spans(raw, first_seq, count)?
+        .iter()
+        .map(|span| span.record(raw))
+        .collect())
 }
 
 #[cfg(test)]
@@ -143,6 +218,22 @@ mod tests {
         let mut bad_kind = raw.clone();
         bad_kind[4 + 3 * 8] = 9;
         assert!(decode(&bad_kind, 10, 3).unwrap_err().contains("kind 9"));
+        let spans = spans(&raw, 10, 3).unwrap();
+        let receipts: Vec<Receipt> = records
+            .iter()
+            .map(|r| Receipt {
+                seq: r.seq,
+                leaf_hash: [r.seq as u8; 32],
+                chain_hash: [0; 32],
+            })
+            .collect();
+        let decoded = DecodedBlock::new(raw.clone(), spans.into_iter().zip(receipts).collect());
+        for r in &records {
+            let (got, receipt) = decoded.get(r.seq).unwrap();
+            assert_eq!((got, receipt.seq), (*r, r.seq));
+        }
+        assert!(decoded.get(9).is_none() && decoded.get(13).is_none());
+        assert!(decoded.weight() >= raw.len() as u64);
         let mut long = raw.clone();
         long.push(0);
         assert!(

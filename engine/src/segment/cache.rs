@@ -11,11 +11,11 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
 use super::SealedSegment;
+use super::block::DecodedBlock;
 use crate::error::Result;
-use crate::record::{Receipt, Record};
 
-/// A decoded block: its records with their receipts.
-pub type Block = Arc<Vec<(Record, Receipt)>>;
+/// A decoded, chain-checked block.
+pub type Block = Arc<DecodedBlock>;
 
 /// Bytes cached by default.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 << 20;
@@ -25,13 +25,7 @@ struct BlockWeight;
 
 impl Weighter<(u64, usize), Block> for BlockWeight {
     fn weight(&self, _: &(u64, usize), block: &Block) -> u64 {
-        block
-            .iter()
-            .map(|(record, _)| {
-                std::mem::size_of::<(Record, Receipt)>() as u64 + record.view().body_len() as u64
-            })
-            .sum::<u64>()
-            .max(1)
+        block.weight().max(1)
     }
 }
 
@@ -62,9 +56,10 @@ impl BlockCache {
     /// Block `i` of `segment`, decoded and checked, from the cache or read.
     ///
     /// # Errors
-    /// As [`SealedSegment::read_block`]; failures are not cached.
+    /// As [`SealedSegment::decoded_block`]; failures are not cached.
     pub fn block(&self, segment: &SealedSegment, i: usize) -> Result<Block> {
-        self.blocks
-            .get_or_insert_with(&(segment.uid(), i), || segment.read_block(i).map(Arc::new))
+        self.blocks.get_or_insert_with(&(segment.uid(), i), || {
+            segment.decoded_block(i).map(Arc::new)
+        })
     }
 }

@@ -15,7 +15,7 @@ use memmap2::Mmap;
 use zstd::dict::DecoderDictionary;
 
 use super::SegmentStats;
-use super::block;
+use super::block::{self, DecodedBlock};
 use super::layout::{BLOCK_META_LEN, BlockMeta, FOOTER_LEN, Footer};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
@@ -235,43 +235,74 @@ impl SealedSegment {
         Ok(out)
     }
 
+    /// Decompresses block `i` and checks it against the chain, keeping its
+    /// bytes whole (for the block cache).
+    ///
+    /// # Errors
+    /// As [`SealedSegment::read_block`].
+    pub fn decoded_block(&self, i: usize) -> Result<DecodedBlock> {
+        let raw = self.decompress_block(i)?;
+        let spans = block::spans(&raw, self.blocks[i].first_seq, self.blocks[i].count)
+            .map_err(|reason| self.block_error(i, reason))?;
+        let mut records = Vec::with_capacity(spans.len());
+        self.check_chain(i, spans.iter().map(|s| s.record(&raw)), |_, receipt| {
+            records.push(*receipt);
+        })?;
+        Ok(DecodedBlock::new(
+            raw,
+            spans.into_iter().zip(records).collect(),
+        ))
+    }
+
     /// Decompresses block `i`, hands each record and its receipt to `visit`,
     /// and checks the block against the chain. What `visit` saw is only valid
     /// when this returns `Ok`.
     ///
     /// # Errors
     /// [`Error::Corrupted`] naming the block's offset and seqs.
-    pub fn check_block(
-        &self,
-        i: usize,
-        mut visit: impl FnMut(RecordRef<'_>, &Receipt),
-    ) -> Result<()> {
+    pub fn check_block(&self, i: usize, visit: impl FnMut(RecordRef<'_>, &Receipt)) -> Result<()> {
+        let raw = self.decompress_block(i)?;
         let meta = &self.blocks[i];
-        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
-        let bad = |reason: String| {
-            Error::corrupted(
-                &self.path,
-                meta.offset,
-                format!("block {i} (seqs {}..={last_seq}): {reason}", meta.first_seq),
-            )
-        };
+        let records = block::decode(&raw, meta.first_seq, meta.count)
+            .map_err(|reason| self.block_error(i, reason))?;
+        self.check_chain(i, records.into_iter(), visit)
+    }
+
+    /// Block `i`'s bytes: its checksum checked, decompressed to the length
+    /// the block index gives.
+    fn decompress_block(&self, i: usize) -> Result<Vec<u8>> {
+        let meta = &self.blocks[i];
         let start = meta.offset as usize;
         let compressed = &self.map[start..start + meta.compressed_len as usize];
         if crc32fast::hash(compressed) != meta.crc32 {
-            return Err(bad("checksum mismatch".into()));
+            return Err(self.block_error(i, "checksum mismatch".into()));
         }
         let raw = zstd::bulk::Decompressor::with_prepared_dictionary(&self.dictionary)
             .and_then(|mut d| d.decompress(compressed, meta.uncompressed_len as usize))
-            .map_err(|e| bad(format!("does not decompress: {e}")))?;
+            .map_err(|e| self.block_error(i, format!("does not decompress: {e}")))?;
         if raw.len() != meta.uncompressed_len as usize {
-            return Err(bad(format!(
-                "decompresses to {} bytes, the index says {}",
-                raw.len(),
-                meta.uncompressed_len
-            )));
+            return Err(self.block_error(
+                i,
+                format!(
+                    "decompresses to {} bytes, the index says {}",
+                    raw.len(),
+                    meta.uncompressed_len
+                ),
+            ));
         }
-        let records = block::decode(&raw, meta.first_seq, meta.count).map_err(&bad)?;
-        let mut prev = meta.prev_chain_hash;
+        Ok(raw)
+    }
+
+    /// Recomputes the chain through `records` (block `i`'s, in seq order),
+    /// handing each with its receipt to `visit`; the result must be the
+    /// hash recorded after the block.
+    fn check_chain<'a>(
+        &self,
+        i: usize,
+        records: impl Iterator<Item = RecordRef<'a>>,
+        mut visit: impl FnMut(RecordRef<'a>, &Receipt),
+    ) -> Result<()> {
+        let mut prev = self.blocks[i].prev_chain_hash;
         for record in records {
             let leaf_hash = record.leaf_hash();
             let chain_hash = chain::link(&prev, &leaf_hash);
@@ -290,12 +321,24 @@ impl SealedSegment {
             .get(i + 1)
             .map_or(self.footer.last_chain_hash, |b| b.prev_chain_hash);
         if prev != expected {
-            return Err(bad(
+            return Err(self.block_error(
+                i,
                 "the chain recomputed from the stored records does not reach the hash recorded after the block"
                     .into(),
             ));
         }
         Ok(())
+    }
+
+    /// A block that fails a check, named by its offset and seqs.
+    fn block_error(&self, i: usize, reason: String) -> Error {
+        let meta = &self.blocks[i];
+        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+        Error::corrupted(
+            &self.path,
+            meta.offset,
+            format!("block {i} (seqs {}..={last_seq}): {reason}", meta.first_seq),
+        )
     }
 
     /// Reads the records `from..to`, which must lie in this segment.
