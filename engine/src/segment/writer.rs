@@ -332,6 +332,17 @@ mod tests {
             .collect()
     }
 
+    /// The bodies of [`records`], as dictionary samples.
+    fn bodies() -> Vec<Vec<u8>> {
+        records()
+            .into_iter()
+            .map(|r| match r.body {
+                RecordBody::Stored(b) => b,
+                RecordBody::Redacted(_) => unreachable!(),
+            })
+            .collect()
+    }
+
     fn seal(dir: &Path, name: &str, dictionary: &[u8]) -> (SealSummary, SealedSegment) {
         let path = dir.join(name);
         let header = FileHeader {
@@ -361,13 +372,7 @@ mod tests {
     #[test]
     fn a_trained_dictionary_is_stored_used_and_pays_for_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let samples: Vec<Vec<u8>> = records()
-            .into_iter()
-            .map(|r| match r.body {
-                RecordBody::Stored(b) => b,
-                RecordBody::Redacted(_) => unreachable!(),
-            })
-            .collect();
+        let samples = bodies();
         let dictionary = train_dictionary(&samples, 2 << 10).expect("enough samples");
         let (plain, _) = seal(dir.path(), "plain.seg", &[]);
         let (with_dict, segment) = seal(dir.path(), "dict.seg", &dictionary);
@@ -391,13 +396,7 @@ mod tests {
     /// own search over them (which `zstd::dict::from_samples` runs).
     #[test]
     fn fixed_parameters_compress_like_zstds_search() {
-        let samples: Vec<Vec<u8>> = records()
-            .into_iter()
-            .map(|r| match r.body {
-                RecordBody::Stored(b) => b,
-                RecordBody::Redacted(_) => unreachable!(),
-            })
-            .collect();
+        let samples = bodies();
         let compressed = |dictionary: &[u8]| -> usize {
             let mut c = zstd::bulk::Compressor::with_dictionary(9, dictionary).unwrap();
             samples
