@@ -16,8 +16,7 @@
 
 use tantivy::TantivyDocument;
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenizerManager,
@@ -277,7 +276,9 @@ impl Fields {
             doc.add_text(self.message, &event.message);
         }
         if let Some(details) = event.details {
-            doc.add_field_value(self.details, &OwnedValue::from(details));
+            // Read in place: tantivy takes a `serde_json::Value` as it
+            // takes its own values, with the same conversions.
+            doc.add_field_value(self.details, &serde_json::Value::Object(details));
         }
         doc
     }
