@@ -9,6 +9,10 @@
 //!   | bytes: the records' bytes, concatenated in seq order }
 //! ```
 //! `kind` and `bytes` mean what they mean in a record (record.rs).
+//!
+//! Decoding finds each record's [`Span`] in the decompressed bytes; a
+//! [`DecodedBlock`] keeps those bytes once with the spans and receipts (the
+//! block cache's form), and [`decode`] borrows the records out of them.
 
 use crate::format::{i64_at, u32_at};
 use crate::record::{BodyRef, Receipt, RecordRef};
@@ -149,7 +153,9 @@ pub struct DecodedBlock {
 }
 
 impl DecodedBlock {
-    /// A block's bytes and its records' spans and receipts, in seq order.
+    /// A block's bytes and its records' spans and receipts, for consecutive
+    /// seqs in order ([`DecodedBlock::get`] finds a seq by its distance
+    /// from the first).
     pub fn new(raw: Vec<u8>, records: Vec<(Span, Receipt)>) -> DecodedBlock {
         DecodedBlock { raw, records }
     }

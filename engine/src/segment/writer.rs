@@ -72,8 +72,8 @@ pub fn train_dictionary(samples: &[Vec<u8>], max_bytes: usize) -> Option<Vec<u8>
 /// `zstd::dict::from_samples` calls) tries four values of `k`, training and
 /// test-compressing a dictionary for each, which took four times as long
 /// for no smaller segment: on both event profiles it picks 1024 to 2000,
-/// and 1024 alone compresses as well (docs/decisions.md, "Dictionaries
-/// trained at fixed parameters").
+/// and 1024 alone compresses as well (docs/decisions.md, "Seal
+/// dictionaries trained at fixed parameters").
 fn fast_cover(samples: &[Vec<u8>], size: usize) -> Result<Vec<u8>, String> {
     use zstd_sys::{
         ZDICT_fastCover_params_t, ZDICT_getErrorName, ZDICT_isError, ZDICT_params_t,
