@@ -285,6 +285,13 @@ impl Builder<'_> {
                 .map(|chunk| {
                     let mut compressor =
                         zstd::bulk::Compressor::with_prepared_dictionary(dictionary)?;
+                    // Search the dictionary where it is: for a block larger
+                    // than 32 KiB zstd would otherwise copy the dictionary's
+                    // match tables (about 10 MiB at level 9) into the context
+                    // for every block (docs/decisions.md).
+                    compressor.set_parameter(zstd::stream::raw::CParameter::ForceAttachDict(
+                        zstd::zstd_safe::DictAttachPref::ForceAttach,
+                    ))?;
                     chunk
                         .iter()
                         .map(|(raw, _)| compressor.compress(raw))
