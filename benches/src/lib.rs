@@ -9,6 +9,11 @@
 //! - [`fixture`]: logs in temporary directories, loaded with events.
 //! - [`load`]: appenders, queriers and subscribers against a running server.
 
+/// The allocator `steled` ships with, so that what the benchmarks measure
+/// is what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod catalog;
 pub mod fixture;
 pub mod generator;

@@ -11,6 +11,12 @@ use stele_server::config::{Config, Overrides};
 use stele_server::{offline_verify, serve};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than the system allocator: indexing allocates and frees
+/// at a rate that costs glibc's malloc a tenth of ingest's CPU, and holds
+/// more memory (docs/decisions.md, "The binaries allocate with mimalloc").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Stele: a write-once audit log store.
 #[derive(Debug, Parser)]
 #[command(name = "steled", version, about, long_about = None)]
