@@ -6,14 +6,16 @@
 //! ```text
 //! cargo run --release -p stele-benches --bin stele-search-bench -- \
 //!     [--events N] [--profile standard|rich] [--dir PATH] [--runs N] [--warmup N] [--threads N] [--batch N] \
-//!     [--fsync always|never|interval:<ms>] [--seed N] [--cache-mib N] [--json PATH] \
+//!     [--generate along|ahead] [--fsync always|never|interval:<ms>] [--seed N] [--cache-mib N] [--json PATH] \
 //!     [--actor ID] [--action NAME] [--word WORD] [--word2 WORD] [--words "A B"]
 //! ```
 //!
 //! The log is named after the profile, event count and seed
 //! (`bench-n<N>-s<seed>`, `bench-rich-n<N>-s<seed>`),
 //! so runs with different sizes can share a directory. Loading: one thread
-//! generates batches, `--threads` threads append them; the load is timed
+//! generates batches, `--threads` threads append them (`--generate ahead`:
+//! every batch is generated before the clock starts, so that the generator
+//! does not share the two cores with what is measured); the load is timed
 //! from the first append until the index's own commits have made every
 //! record searchable ("ingest to searchable"), and a thread polling the
 //! index watermark times each batch from its ack until it is searchable
@@ -38,7 +40,7 @@ use stele_benches::{Generator, Profile};
 use stele_engine::{Event, ExactField, FsyncPolicy, Log, Query, SegmentState, Store, StoreOptions};
 
 const USAGE: &str = "usage: stele-search-bench [--events N (10000000)] [--profile standard|rich (standard)] [--dir PATH (target/search-bench)] \
-     [--runs N (50)] [--warmup N (5)] [--threads N (4)] [--batch N (1000)] \
+     [--runs N (50)] [--warmup N (5)] [--threads N (4)] [--batch N (1000)] [--generate along|ahead (along)] \
      [--fsync always|never|interval:<ms> (always)] [--seed N (1)] [--cache-mib N (engine default)] \
      [--json PATH] [--actor ID] [--action NAME] [--word WORD (chowdhury5)] [--word2 WORD (coupon)] [--words \"A B\" (failed production)]";
 
@@ -55,6 +57,8 @@ struct Args {
     warmup: usize,
     threads: usize,
     batch: usize,
+    /// Generate every batch before the clock starts.
+    generate_ahead: bool,
     fsync: FsyncPolicy,
     seed: u64,
     cache_mib: Option<u64>,
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         warmup: 5,
         threads: 4,
         batch: 1_000,
+        generate_ahead: false,
         fsync: FsyncPolicy::Always,
         seed: 1,
         cache_mib: None,
@@ -116,6 +121,13 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => args.warmup = number(&value)? as usize,
             "--threads" => args.threads = number(&value)? as usize,
             "--batch" => args.batch = number(&value)? as usize,
+            "--generate" => {
+                args.generate_ahead = match value.as_str() {
+                    "along" => false,
+                    "ahead" => true,
+                    _ => return Err(format!("--generate {value}: along or ahead\n{USAGE}")),
+                };
+            }
             "--fsync" => {
                 args.fsync = value
                     .parse()
@@ -272,23 +284,40 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
     let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(args.threads * 4);
     let rx = Arc::new(Mutex::new(rx));
     let done = Arc::new(AtomicBool::new(false));
+    let (events, seed, batch, profile) = (args.events, args.seed, args.batch as u64, args.profile);
+    let batches = move |generator: &mut Generator, left: &mut u64| {
+        let n = (*left).min(batch);
+        *left -= n;
+        generator.events(n as usize)
+    };
+    let mut generator = Generator::with_profile(seed, profile);
+    let along = !args.generate_ahead;
+    let mut ahead = Vec::new();
+    if !along {
+        say!("generating the events ahead of the clock");
+        let mut left = events;
+        while left > 0 {
+            ahead.push(batches(&mut generator, &mut left));
+        }
+    }
     let cpu_start = cpu_seconds()?;
     let start = Instant::now();
 
-    let (events, seed, batch, profile) = (args.events, args.seed, args.batch as u64, args.profile);
     let generator =
         std::thread::Builder::new()
             .name("generate".into())
             .spawn(move || -> Duration {
-                let mut generator = Generator::with_profile(seed, profile);
                 let mut busy = Duration::ZERO;
-                let mut left = events;
+                for events in ahead {
+                    if tx.send(events).is_err() {
+                        return busy;
+                    }
+                }
+                let mut left = if along { events } else { 0 };
                 while left > 0 {
                     let t = Instant::now();
-                    let n = left.min(batch);
-                    let events = generator.events(n as usize);
+                    let events = batches(&mut generator, &mut left);
                     busy += t.elapsed();
-                    left -= n;
                     if tx.send(events).is_err() {
                         break;
                     }
@@ -439,10 +468,14 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
         "load: freshness, ack to searchable per batch: p50 {f50:.0} ms, p99 {f99:.0} ms, max {fmax:.0} ms (watermark polled every {} ms)",
         FRESHNESS_POLL.as_millis()
     );
+    let generated = if args.generate_ahead {
+        "the events generated ahead of the clock".to_string()
+    } else {
+        format!("of it the generator {:.0} s", generator_busy.as_secs_f64())
+    };
     say!(
-        "load: {cpu:.0} CPU-s in all ({:.0} events per CPU-second); of it the generator {:.0} s; appenders waited for batches {:.0}% of their time",
+        "load: {cpu:.0} CPU-s in all ({:.0} events per CPU-second); {generated}; appenders waited for batches {:.0}% of their time",
         n / cpu,
-        generator_busy.as_secs_f64(),
         starved_share * 100.0
     );
     Ok(json!({
@@ -460,6 +493,7 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
         "ack_to_searchable_ms": {"p50": f50, "p99": f99, "max": fmax},
         "cpu_s": cpu,
         "generator_busy_s": generator_busy.as_secs_f64(),
+        "generated_ahead": args.generate_ahead,
         "appenders_starved_share": starved_share,
     }))
 }
