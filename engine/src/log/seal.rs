@@ -185,10 +185,13 @@ pub(crate) fn seal_wal(
     } else {
         None
     };
+    // `write_sealed` derives the chain from the records, so they are read
+    // without hashing them twice; its end is compared with the WAL's below,
+    // before the sealed file is opened and can take the WAL's place.
     let records = (first..next).step_by(SEAL_CHUNK as usize).flat_map(|from| {
-        let chunk = wal.read(from, (from + SEAL_CHUNK).min(next));
+        let chunk = wal.read_unhashed(from, (from + SEAL_CHUNK).min(next));
         let items: Vec<Result<_>> = match chunk {
-            Ok(records) => records.into_iter().map(|(r, _)| Ok(r)).collect(),
+            Ok(records) => records.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e)],
         };
         items
@@ -201,13 +204,25 @@ pub(crate) fn seal_wal(
         dictionary.as_deref().unwrap_or_default(),
     )?;
     if summary.last_chain_hash != wal.last_chain_hash() || summary.stats.records != next - first {
-        return Err(Error::corrupted(
-            &path,
-            0,
-            "the sealed segment does not end at the chain head of the WAL it was made from",
-        ));
+        std::fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+        return Err(changed_record(wal).unwrap_or_else(|| {
+            Error::corrupted(
+                &path,
+                0,
+                "the sealed segment does not end at the chain head of the WAL it was made from",
+            )
+        }));
     }
     Ok(Arc::new(SealedSegment::open(&path)?))
+}
+
+/// The error naming the first record of `wal` whose bytes no longer hash
+/// to the chain, if one does not.
+fn changed_record(wal: &WalSegment) -> Option<Error> {
+    let (first, next) = (wal.first_seq(), wal.next_seq());
+    (first..next)
+        .step_by(SEAL_CHUNK as usize)
+        .find_map(|from| wal.read(from, (from + SEAL_CHUNK).min(next)).err())
 }
 
 /// Bodies to train a dictionary of `dictionary_bytes` on: evenly spaced runs
@@ -242,4 +257,66 @@ pub(crate) fn remove_wal(wal: &WalSegment) -> Result<()> {
             .parent()
             .expect("segment files live in a directory"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use crate::{Error, Event, Policy, Store};
+
+    fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+        let segments = dir.join("logs/audit/segments");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(segments)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Sealing reads the WAL without hashing it again, so a record changed
+    /// on disk after it was appended is caught by the chain's end: the seal
+    /// fails naming the record, and leaves no sealed file to replace the WAL.
+    #[test]
+    fn a_record_changed_in_the_wal_before_its_seal_fails_the_seal_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut policy = Policy::default();
+        policy.seal.max_records = u64::MAX;
+        policy.seal.max_bytes = u64::MAX;
+        let log = store.create_log("audit", policy).unwrap();
+        let events: Vec<Event> = (0..300)
+            .map(|i| Event {
+                action: "user.login".into(),
+                message: format!("login number {i:04}"),
+                ..Event::default()
+            })
+            .collect();
+        for batch in events.chunks(100) {
+            log.append(batch).unwrap();
+        }
+        let [wal] = &files(dir.path(), "wal")[..] else {
+            panic!("one WAL")
+        };
+        let mut bytes = std::fs::read(wal).unwrap();
+        let needle = b"login number 0123";
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the message is stored as it was sent");
+        bytes[at] = b'L';
+        std::fs::write(wal, &bytes).unwrap();
+
+        match log.seal() {
+            Err(Error::Corrupted { file, reason, .. }) => {
+                assert_eq!(&file, wal);
+                assert!(reason.contains("seq 123"), "{reason}");
+            }
+            other => panic!("expected the seal to fail, got {other:?}"),
+        }
+        assert!(files(dir.path(), "seg").is_empty(), "no sealed file left");
+        assert!(wal.exists(), "the WAL stays");
+    }
 }

@@ -139,10 +139,60 @@ impl WalSegment {
     /// # Errors
     /// [`Error::Corrupted`] when the bytes on disk no longer hash to the chain.
     pub fn read(&self, from: u64, to: u64) -> Result<Vec<(Record, Receipt)>> {
-        if from >= to {
-            return Ok(Vec::new());
+        let loaded = self.load(from, to)?;
+        let mut prev = loaded.prev;
+        let mut out = Vec::with_capacity(loaded.entries.len());
+        for i in 0..loaded.entries.len() {
+            let record = loaded.record(i, from, &self.path)?;
+            let entry = loaded.entries[i];
+            let leaf_hash = record.leaf_hash();
+            let chain_hash = chain::link(&prev, &leaf_hash);
+            if chain_hash != entry.chain_hash {
+                return Err(Error::corrupted(
+                    &self.path,
+                    entry.offset,
+                    format!(
+                        "seq {}: the stored record changed since it was appended",
+                        record.seq
+                    ),
+                ));
+            }
+            prev = chain_hash;
+            out.push((
+                record,
+                Receipt {
+                    seq: record_seq(from, i),
+                    leaf_hash,
+                    chain_hash,
+                },
+            ));
         }
-        let (entries, mut prev) = {
+        Ok(out)
+    }
+
+    /// Reads the records `from..to` (which must have been pushed) without
+    /// hashing them again: for sealing, which derives the chain from them
+    /// anyway and compares its end with [`WalSegment::last_chain_hash`]
+    /// before the sealed file takes the WAL's place (a changed record
+    /// changes every chain hash after it); [`WalSegment::read`] then names
+    /// the record.
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] when a record does not decode or is not at its
+    /// seq.
+    pub fn read_unhashed(&self, from: u64, to: u64) -> Result<Vec<Record>> {
+        let loaded = self.load(from, to)?;
+        (0..loaded.entries.len())
+            .map(|i| loaded.record(i, from, &self.path))
+            .collect()
+    }
+
+    /// The bytes of the records `from..to`, with their entries.
+    fn load(&self, from: u64, to: u64) -> Result<Loaded> {
+        if from >= to {
+            return Ok(Loaded::default());
+        }
+        let (entries, prev) = {
             let state = self.state.read();
             let lo = (from - self.header.first_seq) as usize;
             let hi = (to - self.header.first_seq) as usize;
@@ -153,37 +203,54 @@ impl WalSegment {
             };
             (state.entries[lo..hi].to_vec(), prev)
         };
-        let start = entries[0].offset;
-        let last = entries[entries.len() - 1];
+        let (first, last) = (entries[0], entries[entries.len() - 1]);
+        let start = first.offset;
         let end = last.offset + u64::from(last.len) + CHAIN_HASH_LEN as u64;
-        let mut buf = vec![0u8; (end - start) as usize];
+        let mut bytes = vec![0u8; (end - start) as usize];
         self.file
-            .read_exact_at(&mut buf, start)
+            .read_exact_at(&mut bytes, start)
             .map_err(Error::io("read", &self.path))?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (i, entry) in entries.iter().enumerate() {
-            let seq = from + i as u64;
-            let at = (entry.offset - start) as usize;
-            let damaged = |reason: String| Error::corrupted(&self.path, entry.offset, reason);
-            let (record, _) = Record::decode(&buf[at..at + entry.len as usize])
-                .map_err(|e| damaged(format!("seq {seq}: {e}")))?;
-            let leaf_hash = record.leaf_hash();
-            let chain_hash = chain::link(&prev, &leaf_hash);
-            if record.seq != seq || chain_hash != entry.chain_hash {
-                return Err(damaged(format!(
-                    "seq {seq}: the stored record changed since it was appended"
-                )));
-            }
-            prev = chain_hash;
-            out.push((
-                record,
-                Receipt {
-                    seq,
-                    leaf_hash,
-                    chain_hash,
-                },
-            ));
-        }
-        Ok(out)
+        Ok(Loaded {
+            entries,
+            prev,
+            bytes,
+            start,
+        })
     }
+}
+
+/// A run of records read from a WAL, not decoded yet.
+#[derive(Default)]
+struct Loaded {
+    entries: Vec<WalEntry>,
+    /// Chain hash before the first.
+    prev: Hash,
+    /// The file's bytes from the first record's offset.
+    bytes: Vec<u8>,
+    /// Offset of `bytes` in the file.
+    start: u64,
+}
+
+impl Loaded {
+    /// The `i`th record of a run starting at seq `from`, checked to be at
+    /// its seq.
+    fn record(&self, i: usize, from: u64, path: &Path) -> Result<Record> {
+        let entry = self.entries[i];
+        let seq = record_seq(from, i);
+        let at = (entry.offset - self.start) as usize;
+        let damaged = |reason: String| Error::corrupted(path, entry.offset, reason);
+        let (record, _) = Record::decode(&self.bytes[at..at + entry.len as usize])
+            .map_err(|e| damaged(format!("seq {seq}: {e}")))?;
+        if record.seq != seq {
+            return Err(damaged(format!(
+                "seq {seq}: the stored record changed since it was appended"
+            )));
+        }
+        Ok(record)
+    }
+}
+
+/// Seq of the `i`th record of a run starting at `from`.
+fn record_seq(from: u64, i: usize) -> u64 {
+    from + i as u64
 }
