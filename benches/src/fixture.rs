@@ -138,6 +138,20 @@ impl TempLog {
         Ok(temp)
     }
 
+    /// Closes the store and opens it again with `options`: the log as a
+    /// restarted `steled` finds it, no block cached or checked yet.
+    ///
+    /// # Errors
+    /// When the store does not close or open.
+    pub fn reopen(self, options: StoreOptions) -> Result<TempLog, BoxError> {
+        let TempLog { log, store, _dir } = self;
+        drop(log);
+        store.close()?;
+        let store = Store::open_with(_dir.path(), options)?;
+        let log = store.log("bench")?;
+        Ok(TempLog { log, store, _dir })
+    }
+
     /// Appends `events` in batches of `batch`.
     ///
     /// # Errors

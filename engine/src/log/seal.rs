@@ -213,7 +213,9 @@ pub(crate) fn seal_wal(
             )
         }));
     }
-    Ok(Arc::new(SealedSegment::open(&path)?))
+    let sealed = SealedSegment::open(&path)?;
+    sealed.trust_blocks(&summary.block_digests);
+    Ok(Arc::new(sealed))
 }
 
 /// The error naming the first record of `wal` whose bytes no longer hash

@@ -12,8 +12,12 @@
 //!
 //! Decoding finds each record's [`Span`] in the decompressed bytes; a
 //! [`DecodedBlock`] keeps those bytes once with the spans and receipts (the
-//! block cache's form), and [`decode`] borrows the records out of them.
+//! block cache's form), and [`decode`] borrows the records out of them;
+//! [`receipts`] walks the chain through a block's records.
 
+use std::sync::OnceLock;
+
+use crate::chain::{self, Hash};
 use crate::format::{i64_at, u32_at};
 use crate::record::{BodyRef, Receipt, RecordRef};
 
@@ -143,37 +147,98 @@ pub fn spans(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<Span>, String
     Ok(out)
 }
 
-/// A decompressed block whose chain was checked, kept as its bytes once
-/// with where each record lies and its receipt: what the block cache holds,
-/// so that caching a block costs one allocation, not one per record.
+/// A decompressed block whose bytes hash to the chain, kept as its bytes
+/// once with where each record lies: what the block cache holds, so that
+/// caching a block costs one allocation, not one per record.
+///
+/// Its records' receipts are computed when the chain is checked; a block
+/// whose compressed bytes matched ones checked before skips that check
+/// ([`super::SealedSegment::decoded_block`]), and computes its receipts when
+/// first asked for one (a search asks for none).
 #[derive(Debug)]
 pub struct DecodedBlock {
     raw: Vec<u8>,
-    records: Vec<(Span, Receipt)>,
+    spans: Vec<Span>,
+    /// Chain hash before the first record.
+    prev_chain_hash: Hash,
+    receipts: OnceLock<Vec<Receipt>>,
 }
 
 impl DecodedBlock {
-    /// A block's bytes and its records' spans and receipts, for consecutive
-    /// seqs in order ([`DecodedBlock::get`] finds a seq by its distance
-    /// from the first).
-    pub fn new(raw: Vec<u8>, records: Vec<(Span, Receipt)>) -> DecodedBlock {
-        DecodedBlock { raw, records }
+    /// A block's bytes and its records' spans, for consecutive seqs in order
+    /// ([`DecodedBlock::get`] finds a seq by its distance from the first),
+    /// after chain hash `prev_chain_hash`, with `receipts` if they are known.
+    pub fn new(
+        raw: Vec<u8>,
+        spans: Vec<Span>,
+        prev_chain_hash: Hash,
+        receipts: Option<Vec<Receipt>>,
+    ) -> DecodedBlock {
+        DecodedBlock {
+            raw,
+            spans,
+            prev_chain_hash,
+            receipts: receipts.map_or_else(OnceLock::new, OnceLock::from),
+        }
+    }
+
+    /// The record at `seq`, if this block holds it.
+    pub fn record(&self, seq: u64) -> Option<RecordRef<'_>> {
+        Some(self.spans.get(self.position(seq)?)?.record(&self.raw))
     }
 
     /// The record at `seq` and its receipt, if this block holds it.
     pub fn get(&self, seq: u64) -> Option<(RecordRef<'_>, &Receipt)> {
-        let first = self.records.first()?.0.seq;
-        let (span, receipt) = self
-            .records
-            .get(usize::try_from(seq.checked_sub(first)?).ok()?)?;
-        Some((span.record(&self.raw), receipt))
+        let i = self.position(seq)?;
+        let span = self.spans.get(i)?;
+        let receipts = self.receipts.get_or_init(|| {
+            receipts(
+                self.prev_chain_hash,
+                self.spans.iter().map(|s| s.record(&self.raw)),
+            )
+            .map(|(_, receipt)| receipt)
+            .collect()
+        });
+        Some((span.record(&self.raw), &receipts[i]))
     }
 
-    /// Bytes held in memory.
-    pub fn weight(&self) -> u64 {
-        (self.raw.capacity() + self.records.capacity() * std::mem::size_of::<(Span, Receipt)>())
-            as u64
+    /// Whether its receipts are computed (tests tell the two reads apart).
+    #[cfg(test)]
+    pub(crate) fn has_receipts(&self) -> bool {
+        self.receipts.get().is_some()
     }
+
+    fn position(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.spans.first()?.seq)?).ok()
+    }
+
+    /// Bytes held in memory (counting the receipts, held or to come).
+    pub fn weight(&self) -> u64 {
+        (self.raw.capacity()
+            + self.spans.capacity()
+                * (std::mem::size_of::<Span>() + std::mem::size_of::<Receipt>())) as u64
+    }
+}
+
+/// Each of `records` (consecutive, in seq order) with its receipt, the
+/// chain continuing from `prev_chain_hash`.
+pub fn receipts<'a>(
+    prev_chain_hash: Hash,
+    records: impl Iterator<Item = RecordRef<'a>>,
+) -> impl Iterator<Item = (RecordRef<'a>, Receipt)> {
+    records.scan(prev_chain_hash, |prev, record| {
+        let leaf_hash = record.leaf_hash();
+        let chain_hash = chain::link(prev, &leaf_hash);
+        *prev = chain_hash;
+        Some((
+            record,
+            Receipt {
+                seq: record.seq,
+                leaf_hash,
+                chain_hash,
+            },
+        ))
+    })
 }
 
 /// Decodes a block holding `count` records from `first_seq` on.
@@ -225,20 +290,31 @@ mod tests {
         bad_kind[4 + 3 * 8] = 9;
         assert!(decode(&bad_kind, 10, 3).unwrap_err().contains("kind 9"));
         let spans = spans(&raw, 10, 3).unwrap();
-        let receipts: Vec<Receipt> = records
-            .iter()
-            .map(|r| Receipt {
-                seq: r.seq,
-                leaf_hash: [r.seq as u8; 32],
-                chain_hash: [0; 32],
-            })
+        let prev = [3u8; 32];
+        let expected: Vec<Receipt> = receipts(prev, records.iter().copied())
+            .map(|(_, receipt)| receipt)
             .collect();
-        let decoded = DecodedBlock::new(raw.clone(), spans.into_iter().zip(receipts).collect());
-        for r in &records {
-            let (got, receipt) = decoded.get(r.seq).unwrap();
-            assert_eq!((got, receipt.seq), (*r, r.seq));
+        assert_eq!(expected[0].leaf_hash, records[0].leaf_hash());
+        assert_eq!(
+            expected[0].chain_hash,
+            chain::link(&prev, &expected[0].leaf_hash)
+        );
+        assert_eq!(
+            expected[2].chain_hash,
+            chain::link(&expected[1].chain_hash, &records[2].leaf_hash())
+        );
+        // Receipts given, and receipts computed when first asked for.
+        let given = DecodedBlock::new(raw.clone(), spans.clone(), prev, Some(expected.clone()));
+        let lazy = DecodedBlock::new(raw.clone(), spans, prev, None);
+        for decoded in [&given, &lazy] {
+            for (r, receipt) in records.iter().zip(&expected) {
+                assert_eq!(decoded.record(r.seq), Some(*r));
+                assert_eq!(decoded.get(r.seq), Some((*r, receipt)));
+            }
+            assert!(decoded.get(9).is_none() && decoded.get(13).is_none());
+            assert!(decoded.record(9).is_none() && decoded.record(13).is_none());
         }
-        assert!(decoded.get(9).is_none() && decoded.get(13).is_none());
+        let decoded = lazy;
         assert!(decoded.weight() >= raw.len() as u64);
         let mut long = raw.clone();
         long.push(0);

@@ -6,18 +6,27 @@
 //! chain through it: the result must equal the next block's `prev_chain_hash`
 //! (or the footer's last chain hash). A read therefore never returns bytes that
 //! do not hash to the chain the file itself records.
+//!
+//! Once a block has passed that check, the SHA-256 of its compressed bytes is
+//! remembered; a later read of the block whose compressed bytes have the same
+//! digest returns the same bytes, already checked, and skips the chain (a
+//! hash of the compressed block is about a tenth of the work: the chain
+//! hashes every record's body, twice the cost of decompressing it). Bytes
+//! changed since fail the digest and are checked in full.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
+use sha2::{Digest, Sha256};
 use zstd::dict::DecoderDictionary;
 
 use super::SegmentStats;
 use super::block::{self, DecodedBlock};
 use super::layout::{BLOCK_META_LEN, BlockMeta, FOOTER_LEN, Footer};
-use crate::chain::{self, Hash};
+use crate::chain::Hash;
 use crate::error::{Error, Result};
 use crate::format::{FILE_HEADER_LEN, FileHeader, SEG_MAGIC, SEG_VERSION};
 use crate::record::{Receipt, Record, RecordRef};
@@ -36,6 +45,9 @@ pub struct SealedSegment {
     blocks: Vec<BlockMeta>,
     /// The blocks' zstd dictionary (an empty one when there is none).
     dictionary: DecoderDictionary<'static>,
+    /// Per block, the SHA-256 of its compressed bytes once they passed the
+    /// chain check in this process.
+    checked: Box<[OnceLock<Hash>]>,
 }
 
 impl std::fmt::Debug for SealedSegment {
@@ -154,6 +166,7 @@ impl SealedSegment {
         }
         let dictionary = DecoderDictionary::copy(dict_bytes);
         static NEXT_UID: AtomicU64 = AtomicU64::new(0);
+        let checked = blocks.iter().map(|_| OnceLock::new()).collect();
         Ok(SealedSegment {
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             path: path.to_path_buf(),
@@ -162,6 +175,7 @@ impl SealedSegment {
             footer,
             blocks,
             dictionary,
+            checked,
         })
     }
 
@@ -235,22 +249,47 @@ impl SealedSegment {
         Ok(out)
     }
 
+    /// Takes `digests` (one per block, from
+    /// [`SealSummary::block_digests`](super::writer::SealSummary::block_digests))
+    /// as the compressed bytes of blocks that hash to the chain, as a check
+    /// would: for the writer of this file, once it has compared the chain it
+    /// derived from the records with the chain head they came from. A read
+    /// of a block whose bytes are not these is checked in full.
+    pub fn trust_blocks(&self, digests: &[Hash]) {
+        for (checked, digest) in self.checked.iter().zip(digests) {
+            let _ = checked.set(*digest);
+        }
+    }
+
     /// Decompresses block `i` and checks it against the chain, keeping its
-    /// bytes whole (for the block cache).
+    /// bytes whole (for the block cache); skips the chain when its
+    /// compressed bytes are ones that passed it before (module docs).
     ///
     /// # Errors
     /// As [`SealedSegment::read_block`].
     pub fn decoded_block(&self, i: usize) -> Result<DecodedBlock> {
-        let raw = self.decompress_block(i)?;
-        let spans = block::spans(&raw, self.blocks[i].first_seq, self.blocks[i].count)
+        let meta = &self.blocks[i];
+        let compressed = self.compressed_block(i)?;
+        let digest: Hash = Sha256::digest(compressed).into();
+        let known = self.checked[i].get() == Some(&digest);
+        let raw = self.decompress_block(i, compressed)?;
+        let spans = block::spans(&raw, meta.first_seq, meta.count)
             .map_err(|reason| self.block_error(i, reason))?;
-        let mut records = Vec::with_capacity(spans.len());
+        if known {
+            return Ok(DecodedBlock::new(raw, spans, meta.prev_chain_hash, None));
+        }
+        let mut receipts = Vec::with_capacity(spans.len());
         self.check_chain(i, spans.iter().map(|s| s.record(&raw)), |_, receipt| {
-            records.push(*receipt);
+            receipts.push(*receipt);
         })?;
+        // Another thread may have set it meanwhile, to the same digest or
+        // (had the file changed in between) to the one it checked.
+        let _ = self.checked[i].set(digest);
         Ok(DecodedBlock::new(
             raw,
-            spans.into_iter().zip(records).collect(),
+            spans,
+            meta.prev_chain_hash,
+            Some(receipts),
         ))
     }
 
@@ -261,22 +300,28 @@ impl SealedSegment {
     /// # Errors
     /// [`Error::Corrupted`] naming the block's offset and seqs.
     pub fn check_block(&self, i: usize, visit: impl FnMut(RecordRef<'_>, &Receipt)) -> Result<()> {
-        let raw = self.decompress_block(i)?;
+        let raw = self.decompress_block(i, self.compressed_block(i)?)?;
         let meta = &self.blocks[i];
         let records = block::decode(&raw, meta.first_seq, meta.count)
             .map_err(|reason| self.block_error(i, reason))?;
         self.check_chain(i, records.into_iter(), visit)
     }
 
-    /// Block `i`'s bytes: its checksum checked, decompressed to the length
-    /// the block index gives.
-    fn decompress_block(&self, i: usize) -> Result<Vec<u8>> {
+    /// Block `i`'s compressed bytes, their checksum checked.
+    fn compressed_block(&self, i: usize) -> Result<&[u8]> {
         let meta = &self.blocks[i];
         let start = meta.offset as usize;
         let compressed = &self.map[start..start + meta.compressed_len as usize];
         if crc32fast::hash(compressed) != meta.crc32 {
             return Err(self.block_error(i, "checksum mismatch".into()));
         }
+        Ok(compressed)
+    }
+
+    /// Block `i`'s `compressed` bytes decompressed, to the length the block
+    /// index gives.
+    fn decompress_block(&self, i: usize, compressed: &[u8]) -> Result<Vec<u8>> {
+        let meta = &self.blocks[i];
         let raw = zstd::bulk::Decompressor::with_prepared_dictionary(&self.dictionary)
             .and_then(|mut d| d.decompress(compressed, meta.uncompressed_len as usize))
             .map_err(|e| self.block_error(i, format!("does not decompress: {e}")))?;
@@ -303,18 +348,9 @@ impl SealedSegment {
         mut visit: impl FnMut(RecordRef<'a>, &Receipt),
     ) -> Result<()> {
         let mut prev = self.blocks[i].prev_chain_hash;
-        for record in records {
-            let leaf_hash = record.leaf_hash();
-            let chain_hash = chain::link(&prev, &leaf_hash);
-            prev = chain_hash;
-            visit(
-                record,
-                &Receipt {
-                    seq: record.seq,
-                    leaf_hash,
-                    chain_hash,
-                },
-            );
+        for (record, receipt) in block::receipts(prev, records) {
+            prev = receipt.chain_hash;
+            visit(record, &receipt);
         }
         let expected = self
             .blocks
@@ -358,5 +394,113 @@ impl SealedSegment {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordBody;
+    use crate::segment::writer::SealSummary;
+    use crate::segment::{SealOptions, write_sealed};
+
+    /// A sealed segment of 600 records in blocks of about 4 KiB, at `path`,
+    /// and what writing it returned.
+    fn write(path: &Path) -> (SealedSegment, SealSummary) {
+        let header = FileHeader {
+            magic: SEG_MAGIC,
+            version: SEG_VERSION,
+            log_id: [3; 16],
+            first_seq: 0,
+            prev_chain_hash: [4; 32],
+            frame_salt: 0,
+        };
+        let records = (0..600u64).map(|seq| {
+            Ok(Record {
+                seq,
+                ingest_time: 1_000 + seq as i64,
+                body: RecordBody::Stored(
+                    format!("{{\"n\":{seq},\"who\":\"user-{}\"}}", seq % 7).into_bytes(),
+                ),
+            })
+        });
+        let options = SealOptions {
+            block_bytes: 4096,
+            zstd_level: 3,
+            dictionary_bytes: 0,
+        };
+        let summary = write_sealed(path, &header, records, &options, &[]).unwrap();
+        (SealedSegment::open(path).unwrap(), summary)
+    }
+
+    /// A block read again, its compressed bytes unchanged, skips the chain;
+    /// the records and receipts it gives are the checked read's.
+    #[test]
+    fn a_block_read_again_skips_the_chain_and_gives_the_same_receipts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, _) = write(&dir.path().join("a.seg"));
+        assert!(segment.blocks().len() > 2);
+        let i = 1;
+        let checked = segment.decoded_block(i).unwrap();
+        assert!(checked.has_receipts(), "the first read walks the chain");
+        let again = segment.decoded_block(i).unwrap();
+        assert!(!again.has_receipts(), "the second does not");
+        let meta = segment.blocks()[i];
+        for seq in meta.first_seq..meta.first_seq + u64::from(meta.count) {
+            assert_eq!(again.record(seq), checked.record(seq));
+            assert_eq!(again.get(seq), checked.get(seq), "seq {seq}");
+        }
+        assert!(again.has_receipts(), "computed when asked for");
+    }
+
+    /// Compressed bytes other than the ones that passed are checked in
+    /// full: a block whose chain fails is refused whatever was checked
+    /// before.
+    #[test]
+    fn bytes_other_than_the_checked_ones_are_checked_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        let (segment, _) = write(&path);
+        let last = segment.blocks().len() - 1;
+        segment.decoded_block(last).unwrap();
+        assert!(segment.checked[last].get().is_some());
+        drop(segment);
+        // The hash after the last block, as the footer records it, changed
+        // (and the footer's checksum with it): the last block's records no
+        // longer reach it.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - FOOTER_LEN;
+        let mut footer = Footer::decode(&bytes[at..]).unwrap();
+        footer.last_chain_hash[0] ^= 1;
+        bytes[at..].copy_from_slice(&footer.encode());
+        let changed = dir.path().join("b.seg");
+        std::fs::write(&changed, &bytes).unwrap();
+        let segment = SealedSegment::open(&changed).unwrap();
+        // As if other bytes of this block had passed before.
+        segment.checked[last].set([0xAA; 32]).unwrap();
+        let error = segment.decoded_block(last).unwrap_err();
+        assert!(error.to_string().contains("does not reach"), "{error}");
+    }
+
+    /// The blocks its writer vouches for are read without walking the
+    /// chain from the first read on, with the receipts a check gives.
+    #[test]
+    fn blocks_trusted_from_their_writer_skip_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        let (checking, summary) = write(&path);
+        assert_eq!(summary.block_digests.len(), checking.blocks().len());
+        let trusting = SealedSegment::open(&path).unwrap();
+        trusting.trust_blocks(&summary.block_digests);
+        for i in 0..trusting.blocks().len() {
+            let trusted = trusting.decoded_block(i).unwrap();
+            assert!(!trusted.has_receipts(), "block {i} skipped the chain");
+            let checked = checking.decoded_block(i).unwrap();
+            assert!(checked.has_receipts());
+            let meta = trusting.blocks()[i];
+            for seq in meta.first_seq..meta.first_seq + u64::from(meta.count) {
+                assert_eq!(trusted.get(seq), checked.get(seq), "seq {seq}");
+            }
+        }
     }
 }

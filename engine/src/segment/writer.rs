@@ -11,6 +11,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zstd::dict::EncoderDictionary;
 
 use super::SegmentStats;
@@ -123,7 +124,7 @@ fn fast_cover(samples: &[Vec<u8>], size: usize) -> Result<Vec<u8>, String> {
 }
 
 /// What a sealed file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealSummary {
     /// Record count, body bytes and time bounds.
     pub stats: SegmentStats,
@@ -131,6 +132,10 @@ pub struct SealSummary {
     pub last_chain_hash: Hash,
     /// Size of the file.
     pub file_bytes: u64,
+    /// SHA-256 of each block's compressed bytes as written, for
+    /// [`SealedSegment::trust_blocks`](super::SealedSegment::trust_blocks)
+    /// once the caller has checked the chain's end.
+    pub block_digests: Vec<Hash>,
 }
 
 /// Writes `records` (contiguous seqs from `header.first_seq`) as the sealed
@@ -155,6 +160,7 @@ pub fn write_sealed(
         pos: 0,
         dictionary: EncoderDictionary::copy(dictionary, options.zstd_level),
         blocks: Vec::new(),
+        digests: Vec::new(),
         pending: Vec::new(),
         block: BlockBuilder::default(),
         block_stats: SegmentStats::default(),
@@ -215,6 +221,7 @@ pub fn write_sealed(
         stats,
         last_chain_hash: chain_hash,
         file_bytes,
+        block_digests: builder.digests,
     })
 }
 
@@ -228,6 +235,8 @@ struct Builder<'a> {
     dictionary: EncoderDictionary<'static>,
     /// Blocks written so far.
     blocks: Vec<BlockMeta>,
+    /// SHA-256 of each of their compressed bytes.
+    digests: Vec<Hash>,
     /// Finished blocks waiting to be compressed and written; their metas
     /// lack offset, compressed length and CRC.
     pending: Vec<(Vec<u8>, BlockMeta)>,
@@ -307,6 +316,7 @@ impl Builder<'_> {
                 meta.offset = self.pos;
                 meta.compressed_len = bytes.len() as u32;
                 meta.crc32 = crc32fast::hash(&bytes);
+                self.digests.push(Sha256::digest(&bytes).into());
                 self.write(&bytes)?;
                 self.blocks.push(meta);
             }
