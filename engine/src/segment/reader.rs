@@ -270,9 +270,9 @@ impl SealedSegment {
     pub fn decoded_block(&self, i: usize) -> Result<DecodedBlock> {
         let meta = &self.blocks[i];
         let compressed = self.compressed_block(i)?;
-        let digest: Hash = Sha256::digest(compressed).into();
+        let digest: Hash = Sha256::digest(&compressed).into();
         let known = self.checked[i].get() == Some(&digest);
-        let raw = self.decompress_block(i, compressed)?;
+        let raw = self.decompress_block(i, &compressed)?;
         let spans = block::spans(&raw, meta.first_seq, meta.count)
             .map_err(|reason| self.block_error(i, reason))?;
         if known {
@@ -300,19 +300,22 @@ impl SealedSegment {
     /// # Errors
     /// [`Error::Corrupted`] naming the block's offset and seqs.
     pub fn check_block(&self, i: usize, visit: impl FnMut(RecordRef<'_>, &Receipt)) -> Result<()> {
-        let raw = self.decompress_block(i, self.compressed_block(i)?)?;
+        let raw = self.decompress_block(i, &self.compressed_block(i)?)?;
         let meta = &self.blocks[i];
         let records = block::decode(&raw, meta.first_seq, meta.count)
             .map_err(|reason| self.block_error(i, reason))?;
         self.check_chain(i, records.into_iter(), visit)
     }
 
-    /// Block `i`'s compressed bytes, their checksum checked.
-    fn compressed_block(&self, i: usize) -> Result<&[u8]> {
+    /// Block `i`'s compressed bytes, their checksum checked. They are
+    /// copied out of the map first, so that the bytes checked (by checksum
+    /// here, by digest in [`SealedSegment::decoded_block`]) are the bytes
+    /// decompressed even if the file changes meanwhile.
+    fn compressed_block(&self, i: usize) -> Result<Vec<u8>> {
         let meta = &self.blocks[i];
         let start = meta.offset as usize;
-        let compressed = &self.map[start..start + meta.compressed_len as usize];
-        if crc32fast::hash(compressed) != meta.crc32 {
+        let compressed = self.map[start..start + meta.compressed_len as usize].to_vec();
+        if crc32fast::hash(&compressed) != meta.crc32 {
             return Err(self.block_error(i, "checksum mismatch".into()));
         }
         Ok(compressed)
