@@ -291,11 +291,11 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
         generator.events(n as usize)
     };
     let mut generator = Generator::with_profile(seed, profile);
-    let along = !args.generate_ahead;
+    // Events still to generate once the clock runs: none when generated ahead.
+    let mut left = events;
     let mut ahead = Vec::new();
-    if !along {
+    if args.generate_ahead {
         say!("generating the events ahead of the clock");
-        let mut left = events;
         while left > 0 {
             ahead.push(batches(&mut generator, &mut left));
         }
@@ -313,7 +313,6 @@ fn load(args: &Args, log: &Arc<Log>) -> Result<Value, BoxError> {
                         return busy;
                     }
                 }
-                let mut left = if along { events } else { 0 };
                 while left > 0 {
                     let t = Instant::now();
                     let events = batches(&mut generator, &mut left);

@@ -12,6 +12,7 @@ use std::ops::{Bound, RangeBounds};
 use super::{Log, Segment};
 use crate::error::{Error, Result};
 use crate::record::{Receipt, Record};
+use crate::segment::block::DecodedBlock;
 
 /// Records read from a WAL per scan step.
 const WAL_RUN: u64 = 512;
@@ -32,20 +33,12 @@ impl Log {
     /// [`Error::SeqOutOfRange`] when it is not stored (yet or any more);
     /// [`Error::Corrupted`] when its stored bytes fail their checks.
     pub fn read(&self, seq: u64) -> Result<Record> {
-        let segment = self.segment_of(seq)?;
-        if let Segment::Sealed(sealed) = &segment {
-            // No receipt asked for: a cached block need not walk its chain.
-            let block = self.ctx.block_cache.block(sealed, sealed.block_of(seq))?;
-            return block
-                .record(seq)
-                .map(|record| record.to_owned())
-                .ok_or_else(|| self.out_of_range(seq));
-        }
-        segment
-            .read(seq, seq + 1)?
-            .pop()
-            .map(|(record, _)| record)
-            .ok_or_else(|| self.out_of_range(seq))
+        // No receipt asked for: a cached block need not walk its chain.
+        self.read_at(
+            seq,
+            |block| block.record(seq).map(|record| record.to_owned()),
+            |(record, _)| record,
+        )
     }
 
     /// The record at `seq` with its receipt (leaf and chain hash).
@@ -53,18 +46,32 @@ impl Log {
     /// # Errors
     /// As [`Log::read`].
     pub fn read_with_receipt(&self, seq: u64) -> Result<(Record, Receipt)> {
-        let segment = self.segment_of(seq)?;
-        if let Segment::Sealed(sealed) = &segment {
-            let block = self.ctx.block_cache.block(sealed, sealed.block_of(seq))?;
-            return block
-                .get(seq)
-                .map(|(record, receipt)| (record.to_owned(), *receipt))
-                .ok_or_else(|| self.out_of_range(seq));
-        }
-        segment
-            .read(seq, seq + 1)?
-            .pop()
-            .ok_or_else(|| self.out_of_range(seq))
+        self.read_at(
+            seq,
+            |block| {
+                block
+                    .get(seq)
+                    .map(|(record, receipt)| (record.to_owned(), *receipt))
+            },
+            |read| read,
+        )
+    }
+
+    /// The record at `seq` as `from_block` takes it out of its sealed block
+    /// (through the block cache), or as `from_wal` takes it from its WAL.
+    fn read_at<T>(
+        &self,
+        seq: u64,
+        from_block: impl FnOnce(&DecodedBlock) -> Option<T>,
+        from_wal: impl FnOnce((Record, Receipt)) -> T,
+    ) -> Result<T> {
+        let found = match self.segment_of(seq)? {
+            Segment::Sealed(sealed) => {
+                from_block(&*self.ctx.block_cache.block(&sealed, sealed.block_of(seq))?)
+            }
+            wal => wal.read(seq, seq + 1)?.pop().map(from_wal),
+        };
+        found.ok_or_else(|| self.out_of_range(seq))
     }
 
     /// Records in `range`, in `direction`. The upper end is clamped to what

@@ -143,7 +143,7 @@ impl WalSegment {
         let mut prev = loaded.prev;
         let mut out = Vec::with_capacity(loaded.entries.len());
         for i in 0..loaded.entries.len() {
-            let record = loaded.record(i, from, &self.path)?;
+            let record = loaded.record(i, &self.path)?;
             let entry = loaded.entries[i];
             let leaf_hash = record.leaf_hash();
             let chain_hash = chain::link(&prev, &leaf_hash);
@@ -158,10 +158,11 @@ impl WalSegment {
                 ));
             }
             prev = chain_hash;
+            let seq = record.seq;
             out.push((
                 record,
                 Receipt {
-                    seq: record_seq(from, i),
+                    seq,
                     leaf_hash,
                     chain_hash,
                 },
@@ -183,7 +184,7 @@ impl WalSegment {
     pub fn read_unhashed(&self, from: u64, to: u64) -> Result<Vec<Record>> {
         let loaded = self.load(from, to)?;
         (0..loaded.entries.len())
-            .map(|i| loaded.record(i, from, &self.path))
+            .map(|i| loaded.record(i, &self.path))
             .collect()
     }
 
@@ -211,6 +212,7 @@ impl WalSegment {
             .read_exact_at(&mut bytes, start)
             .map_err(Error::io("read", &self.path))?;
         Ok(Loaded {
+            from,
             entries,
             prev,
             bytes,
@@ -222,6 +224,8 @@ impl WalSegment {
 /// A run of records read from a WAL, not decoded yet.
 #[derive(Default)]
 struct Loaded {
+    /// Seq of the first record.
+    from: u64,
     entries: Vec<WalEntry>,
     /// Chain hash before the first.
     prev: Hash,
@@ -232,11 +236,11 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// The `i`th record of a run starting at seq `from`, checked to be at
-    /// its seq.
-    fn record(&self, i: usize, from: u64, path: &Path) -> Result<Record> {
+    /// The `i`th record, checked to be at its seq; `path` names the WAL in
+    /// errors.
+    fn record(&self, i: usize, path: &Path) -> Result<Record> {
         let entry = self.entries[i];
-        let seq = record_seq(from, i);
+        let seq = self.from + i as u64;
         let at = (entry.offset - self.start) as usize;
         let damaged = |reason: String| Error::corrupted(path, entry.offset, reason);
         let (record, _) = Record::decode(&self.bytes[at..at + entry.len as usize])
@@ -248,9 +252,4 @@ impl Loaded {
         }
         Ok(record)
     }
-}
-
-/// Seq of the `i`th record of a run starting at `from`.
-fn record_seq(from: u64, i: usize) -> u64 {
-    from + i as u64
 }
