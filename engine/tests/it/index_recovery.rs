@@ -173,6 +173,88 @@ fn an_index_of_an_earlier_payload_format_is_rebuilt_at_open() {
     }
 }
 
+/// A store written before issue 24, whose index has tantivy's FST term
+/// dictionaries (payload format 2): `steled` of that version took 200 rich
+/// events from `stele-load --profile rich --events 200 --batch 50` into log
+/// `fst`, and stopped without sealing.
+fn fst_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/index-v2/data")
+}
+
+/// What the rich fixture's searches answer; the phrase searched is the
+/// first two words of the first comment in `details`.
+fn rich_answers(log: &Log) -> Vec<Vec<u64>> {
+    let comment = log
+        .scan(.., Direction::Forward)
+        .find_map(|record| {
+            let event = record.unwrap().event().unwrap()?;
+            let comment = event.details?.get("comment")?.as_str()?.to_owned();
+            let words: Vec<&str> = comment.split(' ').take(2).collect();
+            (words.len() == 2).then(|| words.join(" "))
+        })
+        .expect("a comment of two words or more");
+    let text = |text: &str| Query {
+        limit: 1_000,
+        text: text.into(),
+        ..Query::default()
+    };
+    [
+        text(""),
+        text("terraform"),
+        text(&format!("\"{comment}\"")),
+        text("details.client.app:cli"),
+        Query {
+            limit: 1_000,
+            ..Query::default()
+        }
+        .filter(ExactField::Outcome, &["denied"]),
+    ]
+    .iter()
+    .map(|q| {
+        log.search(q)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.record.seq)
+            .collect()
+    })
+    .collect()
+}
+
+/// An index with FST term dictionaries is rebuilt with sstable ones at
+/// open, and answers as an index built from nothing does.
+#[test]
+fn an_index_with_fst_term_dictionaries_is_rebuilt_at_open() {
+    let opened = tempfile::tempdir().unwrap();
+    common::copy_dir(&fst_fixture(), opened.path());
+    let store = Store::open(opened.path()).unwrap();
+    let log = store.log("fst").unwrap();
+    log.flush_index().unwrap();
+    let answers = rich_answers(&log);
+    assert_eq!(answers[0].len(), 200, "every record is searchable");
+    assert!(
+        answers[1..].iter().all(|a| !a.is_empty()),
+        "each query finds something: {answers:?}"
+    );
+    drop(log);
+    store.close().unwrap();
+    let index = log_dir(opened.path(), "fst").join("index");
+    for meta_path in metas(&index) {
+        let meta = read_json(&meta_path);
+        let payload: serde_json::Value =
+            serde_json::from_str(meta["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload["format"], 3, "{} rebuilt", meta_path.display());
+    }
+
+    let fresh = tempfile::tempdir().unwrap();
+    common::copy_dir(&fst_fixture(), fresh.path());
+    std::fs::remove_dir_all(log_dir(fresh.path(), "fst").join("index")).unwrap();
+    let store = Store::open(fresh.path()).unwrap();
+    let log = store.log("fst").unwrap();
+    log.flush_index().unwrap();
+    assert_eq!(rich_answers(&log), answers);
+}
+
 /// The `meta.json` of every segment index under `index`.
 fn metas(index: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(index)
