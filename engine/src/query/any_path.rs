@@ -5,10 +5,10 @@
 //! string at path `a.b` is the term `a␁b␀s` + `w` (path segments joined by
 //! 0x01, 0x00 ending the path, `s` the string type). A bare word must be
 //! found under any path, so per tantivy segment an automaton walks the term
-//! dictionary for the keys "any path, string type, then the word": the
-//! walk visits the path prefixes of the dictionary and, below each path,
-//! only the bytes of the word, so it costs about the number of distinct
-//! paths, not the number of terms.
+//! dictionary for the keys "any path, string type, then the word". The
+//! dictionary is an sstable (sorted keys in blocks of about 4 KB): the walk
+//! reads only the blocks whose first and last keys leave room for a match,
+//! about one per distinct path, not every term.
 //!
 //! A word matches the union of those terms' postings. A phrase is searched
 //! as one phrase per path holding its first word (positions are kept per
