@@ -47,7 +47,12 @@ fn queries() -> Vec<Query> {
 }
 
 fn answers(log: &Log) -> Vec<Vec<u64>> {
-    queries()
+    answers_to(log, &queries())
+}
+
+/// The seqs of each query's hits.
+fn answers_to(log: &Log, queries: &[Query]) -> Vec<Vec<u64>> {
+    queries
         .iter()
         .map(|q| {
             log.search(q)
@@ -176,7 +181,8 @@ fn an_index_of_an_earlier_payload_format_is_rebuilt_at_open() {
 /// A store written before issue 24, whose index has tantivy's FST term
 /// dictionaries (payload format 2): `steled` of that version took 200 rich
 /// events from `stele-load --profile rich --events 200 --batch 50` into log
-/// `fst`, and stopped without sealing.
+/// `fst`, and the directory was copied while it ran (as a crash leaves it:
+/// nothing sealed, the index committed).
 fn fst_fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/index-v2/data")
 }
@@ -198,7 +204,7 @@ fn rich_answers(log: &Log) -> Vec<Vec<u64>> {
         text: text.into(),
         ..Query::default()
     };
-    [
+    let queries = [
         text(""),
         text("terraform"),
         text(&format!("\"{comment}\"")),
@@ -208,17 +214,8 @@ fn rich_answers(log: &Log) -> Vec<Vec<u64>> {
             ..Query::default()
         }
         .filter(ExactField::Outcome, &["denied"]),
-    ]
-    .iter()
-    .map(|q| {
-        log.search(q)
-            .unwrap()
-            .hits
-            .iter()
-            .map(|h| h.record.seq)
-            .collect()
-    })
-    .collect()
+    ];
+    answers_to(log, &queries)
 }
 
 /// An index with FST term dictionaries is rebuilt with sstable ones at
