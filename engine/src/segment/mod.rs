@@ -18,6 +18,20 @@ pub use writer::{SealOptions, train_dictionary, write_sealed};
 
 use crate::record::RecordRef;
 
+/// The header of the sealed segments the unit tests write: log `[3; 16]`,
+/// from seq 0, after chain hash `[4; 32]`.
+#[cfg(test)]
+pub(crate) fn test_header() -> crate::format::FileHeader {
+    crate::format::FileHeader {
+        magic: crate::format::SEG_MAGIC,
+        version: crate::format::SEG_VERSION,
+        log_id: [3; 16],
+        first_seq: 0,
+        prev_chain_hash: [4; 32],
+        frame_salt: 0,
+    }
+}
+
 /// Record count, body bytes and time bounds of a run of records.
 ///
 /// `min_time`/`max_time` bound the events' `time` (the ingest time stands in

@@ -410,14 +410,7 @@ mod tests {
     /// A sealed segment of 600 records in blocks of about 4 KiB, at `path`,
     /// and what writing it returned.
     fn write(path: &Path) -> (SealedSegment, SealSummary) {
-        let header = FileHeader {
-            magic: SEG_MAGIC,
-            version: SEG_VERSION,
-            log_id: [3; 16],
-            first_seq: 0,
-            prev_chain_hash: [4; 32],
-            frame_salt: 0,
-        };
+        let header = crate::segment::test_header();
         let records = (0..600u64).map(|seq| {
             Ok(Record {
                 seq,

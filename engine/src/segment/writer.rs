@@ -328,7 +328,6 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{SEG_MAGIC, SEG_VERSION};
     use crate::record::RecordBody;
     use crate::segment::SealedSegment;
 
@@ -362,14 +361,7 @@ mod tests {
 
     fn seal(dir: &Path, name: &str, dictionary: &[u8]) -> (SealSummary, SealedSegment) {
         let path = dir.join(name);
-        let header = FileHeader {
-            magic: SEG_MAGIC,
-            version: SEG_VERSION,
-            log_id: [3; 16],
-            first_seq: 0,
-            prev_chain_hash: [4; 32],
-            frame_salt: 0,
-        };
+        let header = crate::segment::test_header();
         // Small blocks: where a dictionary matters most.
         let options = SealOptions {
             block_bytes: 512,
