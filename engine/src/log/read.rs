@@ -66,9 +66,11 @@ impl Log {
         from_wal: impl FnOnce((Record, Receipt)) -> T,
     ) -> Result<T> {
         let found = match self.segment_of(seq)? {
-            Segment::Sealed(sealed) => {
-                from_block(&*self.ctx.block_cache.block(&sealed, sealed.block_of(seq))?)
-            }
+            Segment::Sealed(sealed) => from_block(&*self.ctx.block_cache.block(
+                &sealed,
+                sealed.block_of(seq),
+                seq,
+            )?),
             wal => wal.read(seq, seq + 1)?.pop().map(from_wal),
         };
         found.ok_or_else(|| self.out_of_range(seq))

@@ -13,7 +13,9 @@
 //! Decoding finds each record's [`Span`] in the decompressed bytes; a
 //! [`DecodedBlock`] keeps those bytes once with the spans and receipts (the
 //! block cache's form), and [`decode`] borrows the records out of them;
-//! [`receipts`] walks the chain through a block's records.
+//! [`receipts`] walks the chain through a block's records. Because the
+//! columns come first, a block decompressed only up to [`prefix_len`] holds
+//! every record up to the one wanted ([`Extent::Prefix`]).
 
 use std::sync::OnceLock;
 
@@ -97,14 +99,40 @@ impl Span {
     }
 }
 
+/// Bytes a block of `count` records gives its columns, before the records'
+/// bytes.
+pub fn columns_len(count: u32) -> usize {
+    4 + count as usize * (8 + 1 + 4)
+}
+
+/// Bytes from a block's start to the end of its record at index `last`,
+/// as the lengths in `raw` (the block's first [`columns_len`] bytes at
+/// least) declare them.
+pub fn prefix_len(raw: &[u8], count: u32, last: usize) -> usize {
+    let lens_at = 4 + count as usize * (8 + 1);
+    (0..=last).fold(columns_len(count), |end, i| {
+        end.saturating_add(u32_at(raw, lens_at + i * 4) as usize)
+    })
+}
+
+/// How much of a block a decompressed buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// All of it: every record, and nothing after the last.
+    Whole,
+    /// Its start: the columns, then the records up to the first one cut
+    /// short (which, with those after it, gets no span).
+    Prefix,
+}
+
 /// Where each of the `count` records from `first_seq` on lies in `raw`,
-/// a decompressed block.
+/// a decompressed block or (by `extent`) its start.
 ///
 /// # Errors
 /// What is structurally wrong, for the caller to attach file and offset to.
-pub fn spans(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<Span>, String> {
+pub fn spans(raw: &[u8], first_seq: u64, count: u32, extent: Extent) -> Result<Vec<Span>, String> {
     let n = count as usize;
-    let columns = 4 + n * (8 + 1 + 4);
+    let columns = columns_len(count);
     if raw.len() < columns {
         return Err(format!(
             "{} bytes cannot hold the columns of {n} records",
@@ -124,6 +152,9 @@ pub fn spans(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<Span>, String
     for i in 0..n {
         let seq = first_seq + i as u64;
         let len = u32_at(raw, lens_at + i * 4) as usize;
+        if extent == Extent::Prefix && pos.saturating_add(len) > raw.len() {
+            break;
+        }
         let bytes = pos
             .checked_add(len)
             .and_then(|end| raw.get(pos..end))
@@ -141,15 +172,21 @@ pub fn spans(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<Span>, String
         });
         pos += len;
     }
-    if pos != raw.len() {
-        return Err(format!("{} bytes after the last record", raw.len() - pos));
+    match extent {
+        Extent::Whole if pos != raw.len() => {
+            return Err(format!("{} bytes after the last record", raw.len() - pos));
+        }
+        Extent::Whole => {}
+        Extent::Prefix => out.shrink_to_fit(),
     }
     Ok(out)
 }
 
 /// A decompressed block whose bytes hash to the chain, kept as its bytes
 /// once with where each record lies: what the block cache holds, so that
-/// caching a block costs one allocation, not one per record.
+/// caching a block costs one allocation, not one per record. It may hold
+/// only the block's first records ([`Extent::Prefix`]);
+/// [`DecodedBlock::holds`] tells whether a seq is among them.
 ///
 /// Its records' receipts are computed when the chain is checked; a block
 /// whose compressed bytes matched ones checked before skips that check
@@ -180,6 +217,11 @@ impl DecodedBlock {
             prev_chain_hash,
             receipts: receipts.map_or_else(OnceLock::new, OnceLock::from),
         }
+    }
+
+    /// Whether the record at `seq` is among those decoded.
+    pub fn holds(&self, seq: u64) -> bool {
+        self.position(seq).is_some_and(|i| i < self.spans.len())
     }
 
     /// The record at `seq`, if this block holds it.
@@ -246,7 +288,7 @@ pub fn receipts<'a>(
 /// # Errors
 /// As [`spans`].
 pub fn decode(raw: &[u8], first_seq: u64, count: u32) -> Result<Vec<RecordRef<'_>>, String> {
-    Ok(spans(raw, first_seq, count)?
+    Ok(spans(raw, first_seq, count, Extent::Whole)?
         .iter()
         .map(|span| span.record(raw))
         .collect())
@@ -289,7 +331,7 @@ mod tests {
         let mut bad_kind = raw.clone();
         bad_kind[4 + 3 * 8] = 9;
         assert!(decode(&bad_kind, 10, 3).unwrap_err().contains("kind 9"));
-        let spans = spans(&raw, 10, 3).unwrap();
+        let spans = spans(&raw, 10, 3, Extent::Whole).unwrap();
         let prev = [3u8; 32];
         let expected: Vec<Receipt> = receipts(prev, records.iter().copied())
             .map(|(_, receipt)| receipt)
@@ -323,5 +365,40 @@ mod tests {
                 .unwrap_err()
                 .contains("after the last record")
         );
+    }
+
+    #[test]
+    fn a_prefix_holds_the_records_it_covers_whole() {
+        let bodies: [&[u8]; 4] = [b"first", b"second one", b"third", b"the fourth"];
+        let records: Vec<RecordRef<'_>> = (0..4)
+            .map(|i| RecordRef {
+                seq: 20 + i as u64,
+                ingest_time: i as i64,
+                body: BodyRef::Stored(bodies[i]),
+            })
+            .collect();
+        let mut builder = BlockBuilder::default();
+        for r in &records {
+            builder.push(r);
+        }
+        let raw = builder.take();
+        assert_eq!(prefix_len(&raw, 4, 0), columns_len(4) + 5);
+        assert_eq!(prefix_len(&raw, 4, 3), raw.len());
+        // Cut in the middle of the third record: two whole ones.
+        let cut = &raw[..prefix_len(&raw, 4, 1) + 1];
+        let prefix = spans(cut, 20, 4, Extent::Prefix).unwrap();
+        assert_eq!(prefix.len(), 2);
+        assert!(spans(cut, 20, 4, Extent::Whole).is_err());
+        assert!(spans(&raw[..columns_len(4) - 1], 20, 4, Extent::Prefix).is_err());
+        let prev = [9u8; 32];
+        let expected: Vec<Receipt> = receipts(prev, records.iter().copied())
+            .map(|(_, receipt)| receipt)
+            .collect();
+        let block = DecodedBlock::new(cut.to_vec(), prefix, prev, None);
+        assert!(block.holds(20) && block.holds(21));
+        assert!(!block.holds(19) && !block.holds(22) && !block.holds(23));
+        assert_eq!(block.record(21), Some(records[1]));
+        assert_eq!(block.get(21), Some((records[1], &expected[1])));
+        assert!(block.record(22).is_none() && block.get(22).is_none());
     }
 }

@@ -53,13 +53,19 @@ impl BlockCache {
         }
     }
 
-    /// Block `i` of `segment`, decoded and checked, from the cache or read.
+    /// Block `i` of `segment`, decoded and checked at least as far as the
+    /// record at `seq`: from the cache, or read (replacing a cached start
+    /// of the block that ends before `seq`).
     ///
     /// # Errors
     /// As [`SealedSegment::decoded_block`]; failures are not cached.
-    pub fn block(&self, segment: &SealedSegment, i: usize) -> Result<Block> {
-        self.blocks.get_or_insert_with(&(segment.uid(), i), || {
-            segment.decoded_block(i).map(Arc::new)
-        })
+    pub fn block(&self, segment: &SealedSegment, i: usize, seq: u64) -> Result<Block> {
+        let key = (segment.uid(), i);
+        if let Some(block) = self.blocks.get(&key).filter(|b| b.holds(seq)) {
+            return Ok(block);
+        }
+        let block = Arc::new(segment.decoded_block(i, seq)?);
+        self.blocks.insert(key, block.clone());
+        Ok(block)
     }
 }

@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 use zstd::dict::DecoderDictionary;
+use zstd::zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
 
 use super::SegmentStats;
-use super::block::{self, DecodedBlock};
+use super::block::{self, DecodedBlock, Extent};
 use super::layout::{BLOCK_META_LEN, BlockMeta, FOOTER_LEN, Footer};
 use crate::chain::Hash;
 use crate::error::{Error, Result};
@@ -33,6 +34,10 @@ use crate::record::{Receipt, Record, RecordRef};
 
 /// Largest block this reader accepts, far above what the writer produces.
 const MAX_BLOCK_BYTES: u32 = 256 << 20;
+
+/// Compressed bytes handed to zstd at a time when only the start of a
+/// block is wanted: an eighth or so of a usual block's compressed size.
+const PREFIX_STEP: usize = 2 << 10;
 
 /// An open sealed segment.
 pub struct SealedSegment {
@@ -261,23 +266,29 @@ impl SealedSegment {
         }
     }
 
-    /// Decompresses block `i` and checks it against the chain, keeping its
-    /// bytes whole (for the block cache); skips the chain when its
-    /// compressed bytes are ones that passed it before (module docs).
+    /// Block `i` decompressed and checked against the chain, for the block
+    /// cache: whole, with its receipts; or, when its compressed bytes are
+    /// ones that passed the chain before (module docs), only as far as
+    /// the record at `seq` (and whatever else the last zstd block decoded
+    /// holds), receipts computed when first asked for.
     ///
     /// # Errors
     /// As [`SealedSegment::read_block`].
-    pub fn decoded_block(&self, i: usize) -> Result<DecodedBlock> {
+    pub fn decoded_block(&self, i: usize, seq: u64) -> Result<DecodedBlock> {
         let meta = &self.blocks[i];
         let compressed = self.compressed_block(i)?;
         let digest: Hash = Sha256::digest(&compressed).into();
-        let known = self.checked[i].get() == Some(&digest);
-        let raw = self.decompress_block(i, &compressed)?;
-        let spans = block::spans(&raw, meta.first_seq, meta.count)
-            .map_err(|reason| self.block_error(i, reason))?;
-        if known {
+        if self.checked[i].get() == Some(&digest) {
+            let last = (seq.saturating_sub(meta.first_seq) as usize)
+                .min(meta.count.saturating_sub(1) as usize);
+            let raw = self.decompress_prefix(i, &compressed, last)?;
+            let spans = block::spans(&raw, meta.first_seq, meta.count, Extent::Prefix)
+                .map_err(|reason| self.block_error(i, reason))?;
             return Ok(DecodedBlock::new(raw, spans, meta.prev_chain_hash, None));
         }
+        let raw = self.decompress_block(i, &compressed)?;
+        let spans = block::spans(&raw, meta.first_seq, meta.count, Extent::Whole)
+            .map_err(|reason| self.block_error(i, reason))?;
         let mut receipts = Vec::with_capacity(spans.len());
         self.check_chain(i, spans.iter().map(|s| s.record(&raw)), |_, receipt| {
             receipts.push(*receipt);
@@ -338,6 +349,66 @@ impl SealedSegment {
                 ),
             ));
         }
+        Ok(raw)
+    }
+
+    /// Block `i`'s `compressed` bytes decompressed from the start up to the
+    /// end of its record at index `last` at least: zstd decodes into the
+    /// output a zstd block at a time (at most [`super::writer::ZSTD_BLOCK_MAX`]
+    /// for blocks sealed since that cap) as the input fed reaches each one's
+    /// end, and the input is fed [`PREFIX_STEP`] bytes at a time, so the
+    /// decoding stops within a zstd block of what is wanted.
+    fn decompress_prefix(&self, i: usize, compressed: &[u8], last: usize) -> Result<Vec<u8>> {
+        let meta = &self.blocks[i];
+        let failed = |e: usize| {
+            self.block_error(
+                i,
+                format!(
+                    "does not decompress: {}",
+                    zstd::zstd_safe::get_error_name(e)
+                ),
+            )
+        };
+        let mut dctx = DCtx::create();
+        dctx.ref_ddict(self.dictionary.as_ddict()).map_err(failed)?;
+        // Decode into `raw` itself, not through zstd's window buffer; `raw`
+        // is never moved or grown while zstd writes to it.
+        dctx.set_parameter(DParameter::StableOutBuffer(true))
+            .map_err(failed)?;
+        let mut raw: Vec<u8> = Vec::with_capacity(meta.uncompressed_len as usize);
+        let columns = block::columns_len(meta.count);
+        let mut wanted = columns;
+        let mut fed = 0;
+        loop {
+            let step = &compressed[fed..compressed.len().min(fed + PREFIX_STEP)];
+            let mut input = InBuffer::around(step);
+            let pos = raw.len();
+            let mut output = OutBuffer::around_pos(&mut raw, pos);
+            let remaining = dctx
+                .decompress_stream(&mut output, &mut input)
+                .map_err(failed)?;
+            fed += input.pos();
+            if wanted == columns && raw.len() >= columns {
+                wanted = block::prefix_len(&raw, meta.count, last);
+            }
+            if remaining == 0 && raw.len() != meta.uncompressed_len as usize {
+                return Err(self.block_error(
+                    i,
+                    format!(
+                        "decompresses to {} bytes, the index says {}",
+                        raw.len(),
+                        meta.uncompressed_len
+                    ),
+                ));
+            }
+            if remaining == 0 || raw.len() >= wanted {
+                break;
+            }
+            if fed == compressed.len() {
+                return Err(self.block_error(i, "its zstd frame ends early".into()));
+            }
+        }
+        raw.shrink_to_fit();
         Ok(raw)
     }
 
@@ -437,11 +508,12 @@ mod tests {
         let (segment, _) = write(&dir.path().join("a.seg"));
         assert!(segment.blocks().len() > 2);
         let i = 1;
-        let checked = segment.decoded_block(i).unwrap();
-        assert!(checked.has_receipts(), "the first read walks the chain");
-        let again = segment.decoded_block(i).unwrap();
-        assert!(!again.has_receipts(), "the second does not");
         let meta = segment.blocks()[i];
+        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+        let checked = segment.decoded_block(i, meta.first_seq).unwrap();
+        assert!(checked.has_receipts(), "the first read walks the chain");
+        let again = segment.decoded_block(i, last_seq).unwrap();
+        assert!(!again.has_receipts(), "the second does not");
         for seq in meta.first_seq..meta.first_seq + u64::from(meta.count) {
             assert_eq!(again.record(seq), checked.record(seq));
             assert_eq!(again.get(seq), checked.get(seq), "seq {seq}");
@@ -458,7 +530,8 @@ mod tests {
         let path = dir.path().join("a.seg");
         let (segment, _) = write(&path);
         let last = segment.blocks().len() - 1;
-        segment.decoded_block(last).unwrap();
+        let first_seq = segment.blocks()[last].first_seq;
+        segment.decoded_block(last, first_seq).unwrap();
         assert!(segment.checked[last].get().is_some());
         drop(segment);
         // The hash after the last block, as the footer records it, changed
@@ -474,7 +547,7 @@ mod tests {
         let segment = SealedSegment::open(&changed).unwrap();
         // As if other bytes of this block had passed before.
         segment.checked[last].set([0xAA; 32]).unwrap();
-        let error = segment.decoded_block(last).unwrap_err();
+        let error = segment.decoded_block(last, first_seq).unwrap_err();
         assert!(error.to_string().contains("does not reach"), "{error}");
     }
 
@@ -489,14 +562,108 @@ mod tests {
         let trusting = SealedSegment::open(&path).unwrap();
         trusting.trust_blocks(&summary.block_digests);
         for i in 0..trusting.blocks().len() {
-            let trusted = trusting.decoded_block(i).unwrap();
-            assert!(!trusted.has_receipts(), "block {i} skipped the chain");
-            let checked = checking.decoded_block(i).unwrap();
-            assert!(checked.has_receipts());
             let meta = trusting.blocks()[i];
+            let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+            let trusted = trusting.decoded_block(i, last_seq).unwrap();
+            assert!(!trusted.has_receipts(), "block {i} skipped the chain");
+            let checked = checking.decoded_block(i, meta.first_seq).unwrap();
+            assert!(checked.has_receipts());
             for seq in meta.first_seq..meta.first_seq + u64::from(meta.count) {
                 assert_eq!(trusted.get(seq), checked.get(seq), "seq {seq}");
             }
         }
+    }
+
+    /// A sealed segment of 3,000 records that compress about half, in
+    /// blocks of 128 KiB (each several zstd blocks) with a dictionary.
+    fn write_large(path: &Path) -> SealSummary {
+        let header = crate::segment::test_header();
+        let bodies: Vec<Vec<u8>> = (0..3000u64)
+            .map(|seq| {
+                let noise: String = (1..=4u64)
+                    .map(|k| format!("{:016x}", (seq * 4 + k).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+                    .collect();
+                format!(
+                    "{{\"n\":{seq},\"actor\":\"user-{}\",\"noise\":\"{noise}\"}}",
+                    seq % 13
+                )
+                .into_bytes()
+            })
+            .collect();
+        let dictionary = crate::segment::train_dictionary(&bodies, 16 << 10).unwrap();
+        let records = bodies.into_iter().zip(0u64..).map(|(body, seq)| {
+            Ok(Record {
+                seq,
+                ingest_time: 1_000 + seq as i64,
+                body: RecordBody::Stored(body),
+            })
+        });
+        let options = SealOptions {
+            block_bytes: 128 << 10,
+            zstd_level: 3,
+            dictionary_bytes: 16 << 10,
+        };
+        write_sealed(path, &header, records, &options, &dictionary).unwrap()
+    }
+
+    /// A block read again decodes only as far as the record wanted (and
+    /// the rest of the zstd block it ends in), and what it holds is what
+    /// the whole, checked read gives, receipts included.
+    #[test]
+    fn a_block_read_again_decodes_only_as_far_as_the_record_wanted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        write_large(&path);
+        let segment = SealedSegment::open(&path).unwrap();
+        assert!(segment.dictionary_len() > 0);
+        let meta = segment.blocks()[0];
+        assert!(meta.uncompressed_len > 100_000 && meta.compressed_len > 4 * PREFIX_STEP as u32);
+        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+        let whole = segment.decoded_block(0, meta.first_seq).unwrap();
+        assert!(whole.has_receipts() && whole.holds(last_seq));
+        let first = segment.decoded_block(0, meta.first_seq).unwrap();
+        assert!(first.holds(meta.first_seq) && !first.holds(last_seq));
+        assert!(
+            first.weight() < whole.weight() / 2,
+            "{} of {}",
+            first.weight(),
+            whole.weight()
+        );
+        for seq in (meta.first_seq..=last_seq).step_by(97).chain([last_seq]) {
+            let part = segment.decoded_block(0, seq).unwrap();
+            assert!(part.holds(seq) && !part.has_receipts());
+            assert_eq!(part.get(seq), whole.get(seq), "seq {seq}");
+            if seq > meta.first_seq {
+                assert_eq!(part.record(seq - 1), whole.record(seq - 1), "seq {seq} - 1");
+            }
+        }
+    }
+
+    /// The block cache replaces a block's cached start with a longer one
+    /// when a later record of the block is asked for.
+    #[test]
+    fn the_cache_reads_past_a_cached_start_of_a_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        let summary = write_large(&path);
+        let segment = SealedSegment::open(&path).unwrap();
+        segment.trust_blocks(&summary.block_digests);
+        let meta = segment.blocks()[0];
+        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+        let cache = crate::segment::BlockCache::new(64 << 20);
+        let start = cache.block(&segment, 0, meta.first_seq).unwrap();
+        assert!(!start.holds(last_seq));
+        let again = cache.block(&segment, 0, meta.first_seq + 1).unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&start, &again),
+            "served from the cache"
+        );
+        let longer = cache.block(&segment, 0, last_seq).unwrap();
+        assert!(longer.holds(last_seq) && longer.holds(meta.first_seq));
+        let cached = cache.block(&segment, 0, meta.first_seq).unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&longer, &cached),
+            "the longer one replaced it"
+        );
     }
 }
