@@ -12,7 +12,10 @@
 //! digest returns the same bytes, already checked, and skips the chain (a
 //! hash of the compressed block is about a tenth of the work: the chain
 //! hashes every record's body, twice the cost of decompressing it). Bytes
-//! changed since fail the digest and are checked in full.
+//! changed since fail the digest and are checked in full. Such a read also
+//! decodes the block only as far as the record it wants (the block's
+//! columns come first, and the seal cuts its zstd frame into zstd blocks
+//! of 32 KiB at most).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -340,16 +343,21 @@ impl SealedSegment {
             .and_then(|mut d| d.decompress(compressed, meta.uncompressed_len as usize))
             .map_err(|e| self.block_error(i, format!("does not decompress: {e}")))?;
         if raw.len() != meta.uncompressed_len as usize {
-            return Err(self.block_error(
-                i,
-                format!(
-                    "decompresses to {} bytes, the index says {}",
-                    raw.len(),
-                    meta.uncompressed_len
-                ),
-            ));
+            return Err(self.length_error(i, raw.len()));
         }
         Ok(raw)
+    }
+
+    /// Block `i` decompressed to `len` bytes, not to the length its index
+    /// entry gives.
+    fn length_error(&self, i: usize, len: usize) -> Error {
+        self.block_error(
+            i,
+            format!(
+                "decompresses to {len} bytes, the index says {}",
+                self.blocks[i].uncompressed_len
+            ),
+        )
     }
 
     /// Block `i`'s `compressed` bytes decompressed from the start up to the
@@ -392,14 +400,7 @@ impl SealedSegment {
                 wanted = block::prefix_len(&raw, meta.count, last);
             }
             if remaining == 0 && raw.len() != meta.uncompressed_len as usize {
-                return Err(self.block_error(
-                    i,
-                    format!(
-                        "decompresses to {} bytes, the index says {}",
-                        raw.len(),
-                        meta.uncompressed_len
-                    ),
-                ));
+                return Err(self.length_error(i, raw.len()));
             }
             if remaining == 0 || raw.len() >= wanted {
                 break;
@@ -637,6 +638,35 @@ mod tests {
                 assert_eq!(part.record(seq - 1), whole.record(seq - 1), "seq {seq} - 1");
             }
         }
+    }
+
+    /// A frame cut short or garbled is refused by a read of a block's
+    /// start, naming the block, whatever the digest let through.
+    #[test]
+    fn a_broken_frame_fails_a_read_of_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        write_large(&path);
+        let segment = SealedSegment::open(&path).unwrap();
+        let compressed = segment.compressed_block(0).unwrap();
+        let last = segment.blocks()[0].count as usize - 1;
+        let whole = segment.decompress_prefix(0, &compressed, last).unwrap();
+        assert_eq!(whole.len(), segment.blocks()[0].uncompressed_len as usize);
+        let cut = segment
+            .decompress_prefix(0, &compressed[..compressed.len() / 2], last)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            cut.contains("block 0") && cut.contains("ends early"),
+            "{cut}"
+        );
+        let mut garbled = compressed.clone();
+        garbled[..8].fill(0xFF);
+        let garbled = segment
+            .decompress_prefix(0, &garbled, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(garbled.contains("does not decompress"), "{garbled}");
     }
 
     /// The block cache replaces a block's cached start with a longer one
