@@ -576,8 +576,9 @@ mod tests {
     }
 
     /// A sealed segment of 3,000 records that compress about half, in
-    /// blocks of 128 KiB (each several zstd blocks) with a dictionary.
-    fn write_large(path: &Path) -> SealSummary {
+    /// blocks of 128 KiB (each several zstd blocks) with a dictionary, at
+    /// `path`, and what writing it returned.
+    fn write_large(path: &Path) -> (SealedSegment, SealSummary) {
         let header = crate::segment::test_header();
         let bodies: Vec<Vec<u8>> = (0..3000u64)
             .map(|seq| {
@@ -604,7 +605,8 @@ mod tests {
             zstd_level: 3,
             dictionary_bytes: 16 << 10,
         };
-        write_sealed(path, &header, records, &options, &dictionary).unwrap()
+        let summary = write_sealed(path, &header, records, &options, &dictionary).unwrap();
+        (SealedSegment::open(path).unwrap(), summary)
     }
 
     /// A block read again decodes only as far as the record wanted (and
@@ -613,9 +615,7 @@ mod tests {
     #[test]
     fn a_block_read_again_decodes_only_as_far_as_the_record_wanted() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.seg");
-        write_large(&path);
-        let segment = SealedSegment::open(&path).unwrap();
+        let (segment, _) = write_large(&dir.path().join("a.seg"));
         assert!(segment.dictionary_len() > 0);
         let meta = segment.blocks()[0];
         assert!(meta.uncompressed_len > 100_000 && meta.compressed_len > 4 * PREFIX_STEP as u32);
@@ -645,9 +645,7 @@ mod tests {
     #[test]
     fn a_broken_frame_fails_a_read_of_its_start() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.seg");
-        write_large(&path);
-        let segment = SealedSegment::open(&path).unwrap();
+        let (segment, _) = write_large(&dir.path().join("a.seg"));
         let compressed = segment.compressed_block(0).unwrap();
         let last = segment.blocks()[0].count as usize - 1;
         let whole = segment.decompress_prefix(0, &compressed, last).unwrap();
@@ -674,9 +672,7 @@ mod tests {
     #[test]
     fn the_cache_reads_past_a_cached_start_of_a_block() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.seg");
-        let summary = write_large(&path);
-        let segment = SealedSegment::open(&path).unwrap();
+        let (segment, summary) = write_large(&dir.path().join("a.seg"));
         segment.trust_blocks(&summary.block_digests);
         let meta = segment.blocks()[0];
         let last_seq = meta.first_seq + u64::from(meta.count) - 1;
