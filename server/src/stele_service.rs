@@ -175,7 +175,24 @@ async fn run_append_stream(
                 "the server is shutting down: every batch sent before this was answered; send the rest again after reconnecting",
             )))
             .await;
+        drain(inbound).await;
     }
+}
+
+/// How long a stream stopped by shutdown is read on, discarding, at most.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and drops what a client still sends on a stream that was ended
+/// (its answer already sent), until the client closes its side or
+/// [`DRAIN_FOR`] passes. A connection closed while the client's batches
+/// are still arriving is reset by the kernel, and a reset throws away the
+/// answer before the client reads it; a client that has read the answer
+/// closes its side.
+async fn drain(mut inbound: Streaming<v1::AppendRequest>) {
+    let _ = tokio::time::timeout(DRAIN_FOR, async {
+        while let Some(Ok(_)) = inbound.next().await {}
+    })
+    .await;
 }
 
 #[tonic::async_trait]
