@@ -131,7 +131,7 @@ async fn start_stream_batch(
 /// for durability together (sharing fsyncs); answers in order. Ends when
 /// the client closes its side (after answering everything received), on a
 /// transport error, or at shutdown (after answering the batches already
-/// received).
+/// received, then reading on to [`drain`] the rest).
 async fn run_append_stream(
     ctx: Context,
     session: Session,

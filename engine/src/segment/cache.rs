@@ -4,6 +4,9 @@
 //!
 //! Keys are a segment's process-unique id and a block number, so a segment
 //! replaced by another file with the same seqs never sees the old blocks.
+//! An entry may hold only the start of its block (a read that stopped at
+//! the record it wanted); it is served only for the records it holds, and
+//! replaced by a longer read for the others.
 
 use std::sync::Arc;
 

@@ -611,7 +611,9 @@ mod tests {
 
     /// A block read again decodes only as far as the record wanted (and
     /// the rest of the zstd block it ends in), and what it holds is what
-    /// the whole, checked read gives, receipts included.
+    /// the whole, checked read gives, receipts included. It also fails if
+    /// the seal stops capping its zstd blocks: a frame of one zstd block
+    /// decodes whole.
     #[test]
     fn a_block_read_again_decodes_only_as_far_as_the_record_wanted() {
         let dir = tempfile::tempdir().unwrap();

@@ -307,9 +307,7 @@ impl Builder<'_> {
                     compressor.set_parameter(zstd::stream::raw::CParameter::ForceAttachDict(
                         zstd::zstd_safe::DictAttachPref::ForceAttach,
                     ))?;
-                    // Cut each frame into zstd blocks of 32 KiB at most, so
-                    // that a read wanting one record stops decoding soon
-                    // after it (reader.rs, `decompress_prefix`).
+                    // Frames of several zstd blocks ([`ZSTD_BLOCK_MAX`]).
                     compressor.set_parameter(zstd::stream::raw::CParameter::MaxBlockSize(
                         ZSTD_BLOCK_MAX,
                     ))?;
