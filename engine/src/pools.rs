@@ -16,6 +16,8 @@
 //!   searches leave.
 //! - [`scans`]: aggregations and verification, at the process's priority:
 //!   an investigator waiting on facets or a verify is waiting too.
+//! - [`reads`]: reading the hits of a search page that needs several
+//!   sealed blocks decoded, at the process's priority.
 //!
 //! A pool whose threads cannot be started is `None`, and [`install`] then
 //! runs the work on the global pool, as before.
@@ -37,6 +39,13 @@ pub(crate) fn compression() -> Option<&'static ThreadPool> {
 pub(crate) fn scans() -> Option<&'static ThreadPool> {
     static POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| build("scan", Priority::Normal))
+        .as_ref()
+}
+
+/// The pool that reads the hits of a search page in parallel.
+pub(crate) fn reads() -> Option<&'static ThreadPool> {
+    static POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| build("read", Priority::Normal))
         .as_ref()
 }
 
@@ -74,5 +83,7 @@ mod tests {
             std::thread::current().name().map(str::to_owned)
         });
         assert!(name.is_some_and(|n| n.starts_with("stele-compress-")));
+        let name = install(reads(), || std::thread::current().name().map(str::to_owned));
+        assert!(name.is_some_and(|n| n.starts_with("stele-read-")));
     }
 }

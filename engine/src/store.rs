@@ -261,6 +261,13 @@ impl Store {
         self.inner.log(name)
     }
 
+    /// The log `name` if it is open already: a lookup in memory that never
+    /// touches the disk, so async callers may make it on their own threads
+    /// ([`Store::log`] opens, and may recover, a log on first use).
+    pub fn open_log(&self, name: &str) -> Option<Arc<Log>> {
+        self.inner.logs.read().get(name).cloned()
+    }
+
     /// Names of every log in the data directory, sorted.
     ///
     /// # Errors
@@ -404,6 +411,25 @@ pub fn check_log_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_log_finds_only_logs_already_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.open_log("audit").is_none());
+        let created = store.create_log("audit", Policy::default()).unwrap();
+        let found = store.open_log("audit").expect("open once created");
+        assert!(Arc::ptr_eq(&created, &found));
+        drop((created, found));
+        store.close().unwrap();
+        // Reopened: on disk, but not open until `log` opens it.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.open_log("audit").is_none());
+        let opened = store.log("audit").unwrap();
+        assert!(Arc::ptr_eq(&opened, &store.open_log("audit").unwrap()));
+        drop(opened);
+        store.close().unwrap();
+    }
 
     #[test]
     fn log_names_follow_the_design() {

@@ -6,7 +6,7 @@
 //! and looks the segment up again for each run, so a seal that swaps a WAL
 //! for its sealed file in the middle of a scan is invisible to it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
 
 use super::{Log, Segment};
@@ -100,6 +100,22 @@ impl Log {
             buffer: VecDeque::new(),
             failed: false,
         }
+    }
+
+    /// How many sealed blocks reading the records `seqs` would decode: those
+    /// the block cache lacks, or holds only the start of.
+    pub(crate) fn blocks_to_decode(&self, seqs: impl IntoIterator<Item = u64>) -> usize {
+        let mut cold = BTreeMap::new();
+        for seq in seqs {
+            let Ok(Segment::Sealed(sealed)) = self.segment_of(seq) else {
+                continue;
+            };
+            let i = sealed.block_of(seq);
+            if !self.ctx.block_cache.holds(&sealed, i, seq) {
+                cold.insert((sealed.uid(), i), ());
+            }
+        }
+        cold.len()
     }
 
     /// The segment holding the visible record `seq`.
@@ -196,5 +212,50 @@ impl Iterator for Scan<'_> {
     fn next(&mut self) -> Option<Result<Record>> {
         self.next_with_receipt()
             .map(|r| r.map(|(record, _)| record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Segment;
+    use crate::{Event, Policy, Store};
+
+    #[test]
+    fn blocks_to_decode_counts_the_sealed_blocks_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut policy = Policy::default();
+        policy.seal.max_records = 200;
+        policy.compression.block_bytes = 4096;
+        let log = store.create_log("audit", policy).unwrap();
+        let events: Vec<Event> = (0..300)
+            .map(|i| Event {
+                action: "user.login".into(),
+                message: format!("login number {i} from the office"),
+                ..Event::default()
+            })
+            .collect();
+        log.append(&events[..200]).unwrap();
+        log.append(&events[200..]).unwrap();
+        log.finish_seals().unwrap();
+        let Segment::Sealed(sealed) = log.segment_of(0).unwrap() else {
+            panic!("seqs 0..200 are sealed");
+        };
+        let blocks = sealed.block_of(199) + 1;
+        assert!(blocks >= 3, "{blocks} blocks");
+        assert_eq!(log.blocks_to_decode(0..300), blocks);
+        assert_eq!(log.blocks_to_decode(200..300), 0, "WAL records");
+        let first_block: Vec<u64> = (0..200).filter(|&s| sealed.block_of(s) == 0).collect();
+        for &seq in &first_block {
+            log.read(seq).unwrap();
+        }
+        assert_eq!(log.blocks_to_decode(first_block.iter().copied()), 0);
+        assert_eq!(log.blocks_to_decode(0..200), blocks - 1);
+        for seq in 0..200 {
+            log.read(seq).unwrap();
+        }
+        assert_eq!(log.blocks_to_decode(0..300), 0);
+        drop((sealed, log));
+        store.close().unwrap();
     }
 }

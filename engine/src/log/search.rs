@@ -31,6 +31,14 @@ use crate::query::{
 use crate::record::RecordBody;
 use crate::segment::SegmentStats;
 
+/// Hits read together, at most: each run of them is read on the calling
+/// thread when it needs at most one block decoded (records in a WAL or in
+/// cached blocks are cheaper to read where they are wanted than to hand to
+/// other threads, whose answer, on busy cores, waited on the scheduler for
+/// longer than the reads took), and on the read pool, in parallel, when it
+/// needs more.
+const FETCH_CHUNK: usize = 128;
+
 /// A segment a search may look into: its time bounds, the segment, and its
 /// index as pinned with the view.
 type Candidate = (SegmentStats, Segment, Option<Arc<SegmentIndex>>);
@@ -88,13 +96,16 @@ impl Log {
             top.extend(keys);
         }
         let keys = top.into_sorted();
-        let hits = keys
-            .par_iter()
-            .map(|&key| self.fetch_hit(query, key))
-            .collect::<Result<Vec<Option<Hit>>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut hits = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(FETCH_CHUNK) {
+            let fetch = |&key: &Key| self.fetch_hit(query, key);
+            let fetched = if self.blocks_to_decode(chunk.iter().map(|&(_, seq)| seq)) >= 2 {
+                pools::install(pools::reads(), || chunk.par_iter().map(fetch).collect())
+            } else {
+                chunk.iter().map(fetch).collect::<Result<Vec<_>>>()
+            };
+            hits.extend(fetched?.into_iter().flatten());
+        }
         let next_cursor = (keys.len() == query.limit).then(|| {
             Cursor {
                 order: query.order,

@@ -71,4 +71,12 @@ impl BlockCache {
         self.blocks.insert(key, block.clone());
         Ok(block)
     }
+
+    /// Whether block `i` of `segment` is cached decoded at least as far as
+    /// the record at `seq` (reading it then decodes nothing).
+    pub fn holds(&self, segment: &SealedSegment, i: usize, seq: u64) -> bool {
+        self.blocks
+            .peek(&(segment.uid(), i))
+            .is_some_and(|b| b.holds(seq))
+    }
 }
