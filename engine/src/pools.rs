@@ -1,8 +1,8 @@
-//! The rayon pools of the engine's long parallel work, kept off rayon's
-//! global pool.
+//! The rayon pools of the engine's long parallel work, and of a search's
+//! reads, kept off rayon's global pool.
 //!
-//! The global pool runs the short parallel steps of the acknowledgement and
-//! query paths: hashing a batch, fetching a page of hits. Rayon runs a
+//! The global pool runs the short parallel steps of the acknowledgement
+//! path: encoding and hashing a batch. Rayon runs a
 //! worker's own split-off jobs before jobs injected from outside, so a long
 //! job on the global pool (an aggregation over 10 M records, a whole log's
 //! verify, a seal's compression) would hold every search and append queued

@@ -265,7 +265,7 @@ impl Store {
     /// touches the disk, so async callers may make it on their own threads
     /// ([`Store::log`] opens, and may recover, a log on first use).
     pub fn open_log(&self, name: &str) -> Option<Arc<Log>> {
-        self.inner.logs.read().get(name).cloned()
+        self.inner.open_log(name)
     }
 
     /// Names of every log in the data directory, sorted.
@@ -321,6 +321,11 @@ const INDEX_TICK: Duration = Duration::from_millis(50);
 const REPEAT_ERROR: Duration = Duration::from_secs(60);
 
 impl Inner {
+    /// The log `name` if it is open.
+    fn open_log(&self, name: &str) -> Option<Arc<Log>> {
+        self.logs.read().get(name).cloned()
+    }
+
     fn open_logs(&self) -> Vec<Arc<Log>> {
         self.logs.read().values().cloned().collect()
     }
@@ -352,13 +357,13 @@ impl Inner {
     /// # Errors
     /// [`Error::LogNotFound`]; [`Error::Corrupted`] when recovery finds damage.
     fn log(&self, name: &str) -> Result<Arc<Log>> {
-        if let Some(log) = self.logs.read().get(name) {
-            return Ok(log.clone());
+        if let Some(log) = self.open_log(name) {
+            return Ok(log);
         }
         check_log_name(name).map_err(|_| Error::LogNotFound(name.to_string()))?;
         let _opening = self.opening.lock();
-        if let Some(log) = self.logs.read().get(name) {
-            return Ok(log.clone());
+        if let Some(log) = self.open_log(name) {
+            return Ok(log);
         }
         let dir = self.log_dir(name);
         if !dir.is_dir() {

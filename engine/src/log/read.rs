@@ -6,7 +6,7 @@
 //! and looks the segment up again for each run, so a seal that swaps a WAL
 //! for its sealed file in the middle of a scan is invisible to it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::ops::{Bound, RangeBounds};
 
 use super::{Log, Segment};
@@ -105,14 +105,14 @@ impl Log {
     /// How many sealed blocks reading the records `seqs` would decode: those
     /// the block cache lacks, or holds only the start of.
     pub(crate) fn blocks_to_decode(&self, seqs: impl IntoIterator<Item = u64>) -> usize {
-        let mut cold = BTreeMap::new();
+        let mut cold = BTreeSet::new();
         for seq in seqs {
             let Ok(Segment::Sealed(sealed)) = self.segment_of(seq) else {
                 continue;
             };
             let i = sealed.block_of(seq);
             if !self.ctx.block_cache.holds(&sealed, i, seq) {
-                cold.insert((sealed.uid(), i), ());
+                cold.insert((sealed.uid(), i));
             }
         }
         cold.len()
