@@ -80,7 +80,8 @@ impl Log {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use crate::{Event, Policy, Store};
+    use crate::log::test_events as events;
+    use crate::{Policy, Store};
 
     /// Waits until `done` holds, for at most `limit`; whether it did.
     fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
@@ -92,16 +93,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         true
-    }
-
-    fn events(n: usize) -> Vec<Event> {
-        (0..n)
-            .map(|i| Event {
-                action: "user.login".into(),
-                message: format!("login {i}"),
-                ..Event::default()
-            })
-            .collect()
     }
 
     #[test]

@@ -359,3 +359,16 @@ impl Log {
         self.poison.lock().get_or_insert_with(|| error.to_string());
     }
 }
+
+/// `n` logins, `login 0` to `login {n-1}`: the events of the log module's
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn test_events(n: usize) -> Vec<crate::Event> {
+    (0..n)
+        .map(|i| crate::Event {
+            action: "user.login".into(),
+            message: format!("login {i}"),
+            ..crate::Event::default()
+        })
+        .collect()
+}

@@ -218,7 +218,8 @@ impl Iterator for Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::Segment;
-    use crate::{Event, Policy, Store};
+    use crate::log::test_events;
+    use crate::{Policy, Store};
 
     #[test]
     fn blocks_to_decode_counts_the_sealed_blocks_not_cached() {
@@ -228,13 +229,7 @@ mod tests {
         policy.seal.max_records = 200;
         policy.compression.block_bytes = 4096;
         let log = store.create_log("audit", policy).unwrap();
-        let events: Vec<Event> = (0..300)
-            .map(|i| Event {
-                action: "user.login".into(),
-                message: format!("login number {i} from the office"),
-                ..Event::default()
-            })
-            .collect();
+        let events = test_events(300);
         log.append(&events[..200]).unwrap();
         log.append(&events[200..]).unwrap();
         log.finish_seals().unwrap();

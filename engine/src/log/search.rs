@@ -96,9 +96,9 @@ impl Log {
             top.extend(keys);
         }
         let keys = top.into_sorted();
+        let fetch = |&key: &Key| self.fetch_hit(query, key);
         let mut hits = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(FETCH_CHUNK) {
-            let fetch = |&key: &Key| self.fetch_hit(query, key);
             let fetched = if self.blocks_to_decode(chunk.iter().map(|&(_, seq)| seq)) >= 2 {
                 pools::install(pools::reads(), || chunk.par_iter().map(fetch).collect())
             } else {
