@@ -66,10 +66,7 @@ impl Log {
             );
         }
         keys.sort_unstable_by_key(|&(_, seq)| seq);
-        let mut hits = Vec::with_capacity(keys.len());
-        for key in keys {
-            hits.extend(self.fetch_hit(query, key)?);
-        }
+        let (hits, _) = self.read_hits(query, &keys)?;
         Ok((hits, end))
     }
 }

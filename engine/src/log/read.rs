@@ -1,21 +1,45 @@
 //! Reading records by seq, and scanning seq ranges forwards or backwards,
 //! across sealed segments and the active WAL alike.
 //!
-//! Reads by seq go through the store's block cache; a scan reads a whole
+//! Reads by seq go through the store's block cache, and records wanted
+//! together (a search's page) are read in runs, so that a sealed block
+//! holding several of them is decoded once; a scan reads a whole
 //! block (sealed, bypassing the cache) or a run of records (WAL) at a time,
 //! and looks the segment up again for each run, so a seal that swaps a WAL
 //! for its sealed file in the middle of a scan is invisible to it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use super::{Log, Segment};
 use crate::error::{Error, Result};
 use crate::record::{Receipt, Record};
+use crate::segment::SealedSegment;
 use crate::segment::block::DecodedBlock;
 
 /// Records read from a WAL per scan step.
 const WAL_RUN: u64 = 512;
+
+/// Records read together from one place; see [`Log::read_runs`].
+#[derive(Debug)]
+pub(crate) struct ReadRun {
+    source: RunSource,
+    /// Each record's place among the seqs wanted, and its seq.
+    seqs: Vec<(usize, u64)>,
+    /// The highest of those seqs.
+    last: u64,
+}
+
+/// Where a [`ReadRun`] is read from.
+#[derive(Debug)]
+enum RunSource {
+    /// A sealed segment's block, by number.
+    Block(Arc<SealedSegment>, usize),
+    /// A WAL, one record.
+    Record(Segment),
+}
 
 /// Scan order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,20 +126,78 @@ impl Log {
         }
     }
 
-    /// How many sealed blocks reading the records `seqs` would decode: those
-    /// the block cache lacks, or holds only the start of.
-    pub(crate) fn blocks_to_decode(&self, seqs: impl IntoIterator<Item = u64>) -> usize {
-        let mut cold = BTreeSet::new();
-        for seq in seqs {
-            let Ok(Segment::Sealed(sealed)) = self.segment_of(seq) else {
-                continue;
+    /// The records `seqs` (visible ones) grouped by where they are read:
+    /// one run per sealed block holding any of them, one per WAL record.
+    ///
+    /// # Errors
+    /// [`Error::SeqOutOfRange`] for a seq not stored.
+    pub(crate) fn read_runs(&self, seqs: impl IntoIterator<Item = u64>) -> Result<Vec<ReadRun>> {
+        let mut runs: Vec<ReadRun> = Vec::new();
+        let mut run_of_block = HashMap::new();
+        for (at, seq) in seqs.into_iter().enumerate() {
+            let source = match self.segment_of(seq)? {
+                Segment::Sealed(sealed) => {
+                    let block = sealed.block_of(seq);
+                    match run_of_block.entry((sealed.uid(), block)) {
+                        Entry::Occupied(run) => {
+                            let run: &mut ReadRun = &mut runs[*run.get()];
+                            run.seqs.push((at, seq));
+                            run.last = run.last.max(seq);
+                            continue;
+                        }
+                        Entry::Vacant(run) => {
+                            run.insert(runs.len());
+                            RunSource::Block(sealed, block)
+                        }
+                    }
+                }
+                wal => RunSource::Record(wal),
             };
-            let i = sealed.block_of(seq);
-            if !self.ctx.block_cache.holds(&sealed, i, seq) {
-                cold.insert((sealed.uid(), i));
-            }
+            runs.push(ReadRun {
+                source,
+                seqs: vec![(at, seq)],
+                last: seq,
+            });
         }
-        cold.len()
+        Ok(runs)
+    }
+
+    /// Whether reading `run` decodes a sealed block: the block cache lacks
+    /// it, or holds only a start that ends before the run's last record.
+    pub(crate) fn decodes(&self, run: &ReadRun) -> bool {
+        match &run.source {
+            RunSource::Block(sealed, i) => !self.ctx.block_cache.holds(sealed, *i, run.last),
+            RunSource::Record(_) => false,
+        }
+    }
+
+    /// The records of `run`, each with its place among the seqs
+    /// [`Log::read_runs`] was given; a block is decoded at most once, as far
+    /// as the run's last record.
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub(crate) fn read_run(&self, run: &ReadRun) -> Result<Vec<(usize, Record)>> {
+        match &run.source {
+            RunSource::Block(sealed, i) => {
+                let block = self.ctx.block_cache.block(sealed, *i, run.last)?;
+                run.seqs
+                    .iter()
+                    .map(|&(at, seq)| match block.record(seq) {
+                        Some(record) => Ok((at, record.to_owned())),
+                        None => Err(self.out_of_range(seq)),
+                    })
+                    .collect()
+            }
+            RunSource::Record(segment) => run
+                .seqs
+                .iter()
+                .map(|&(at, seq)| match segment.read(seq, seq + 1)?.pop() {
+                    Some((record, _)) => Ok((at, record)),
+                    None => Err(self.out_of_range(seq)),
+                })
+                .collect(),
+        }
     }
 
     /// The segment holding the visible record `seq`.
@@ -222,7 +304,7 @@ mod tests {
     use crate::{Policy, Store};
 
     #[test]
-    fn blocks_to_decode_counts_the_sealed_blocks_not_cached() {
+    fn read_runs_read_each_block_once_and_say_what_decodes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let mut policy = Policy::default();
@@ -238,18 +320,44 @@ mod tests {
         };
         let blocks = sealed.block_of(199) + 1;
         assert!(blocks >= 3, "{blocks} blocks");
-        assert_eq!(log.blocks_to_decode(0..300), blocks);
-        assert_eq!(log.blocks_to_decode(200..300), 0, "WAL records");
+        let decoding = |seqs: &[u64]| {
+            let runs = log.read_runs(seqs.iter().copied()).unwrap();
+            runs.iter().filter(|run| log.decodes(run)).count()
+        };
+        let all: Vec<u64> = (0..300).collect();
+        assert_eq!(
+            log.read_runs(0..300).unwrap().len(),
+            blocks + 100,
+            "a run per block, one per WAL record"
+        );
+        assert_eq!(decoding(&all), blocks);
+        assert_eq!(decoding(&all[200..]), 0, "WAL records");
+
+        // Any order of seqs: each record comes back with its place.
         let first_block: Vec<u64> = (0..200).filter(|&s| sealed.block_of(s) == 0).collect();
+        let wanted = [250, first_block[1], 0, 199, first_block[0]];
+        let mut read = Vec::new();
+        for run in log.read_runs(wanted).unwrap() {
+            read.extend(log.read_run(&run).unwrap());
+        }
+        read.sort_by_key(|&(at, _)| at);
+        let seqs: Vec<u64> = read.iter().map(|(_, record)| record.seq).collect();
+        assert_eq!(seqs, wanted);
+        for (_, record) in &read {
+            assert_eq!(*record, log.read(record.seq).unwrap());
+        }
+        // The first block was decoded as far as the furthest record wanted
+        // of it.
+        assert_eq!(decoding(&first_block[..2]), 0);
         for &seq in &first_block {
             log.read(seq).unwrap();
         }
-        assert_eq!(log.blocks_to_decode(first_block.iter().copied()), 0);
-        assert_eq!(log.blocks_to_decode(0..200), blocks - 1);
-        for seq in 0..200 {
-            log.read(seq).unwrap();
-        }
-        assert_eq!(log.blocks_to_decode(0..300), 0);
+        assert_eq!(decoding(&first_block), 0);
+        assert_eq!(
+            decoding(&all[..200]),
+            blocks - 2,
+            "blocks 0 and the last are cached"
+        );
         drop((sealed, log));
         store.close().unwrap();
     }

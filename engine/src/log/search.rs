@@ -12,9 +12,11 @@
 //! erasure may swap them during a search; a hit erased since is left out.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::read::ReadRun;
 use super::{Log, Segment};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
@@ -28,16 +30,8 @@ use crate::query::{
     Aggregated, Aggregation, Bucket, DEFAULT_TOP, ExactField, Histogram, Hit, MAX_BUCKETS, Order,
     Page, Query, SearchStats, Terms, matcher,
 };
-use crate::record::RecordBody;
+use crate::record::{Record, RecordBody};
 use crate::segment::SegmentStats;
-
-/// Hits read together, at most: each run of them is read on the calling
-/// thread when it needs at most one block decoded (records in a WAL or in
-/// cached blocks are cheaper to read where they are wanted than to hand to
-/// other threads, whose answer, on busy cores, waited on the scheduler for
-/// longer than the reads took), and on the read pool, in parallel, when it
-/// needs more.
-const FETCH_CHUNK: usize = 128;
 
 /// A segment a search may look into: its time bounds, the segment, and its
 /// index as pinned with the view.
@@ -61,6 +55,7 @@ impl Log {
         let snapshot = cursor.map_or_else(|| self.index_watermark(), |c| c.snapshot);
         let newest_first = query.order == Order::NewestFirst;
         let after = cursor.map(|c| c.after);
+        let started = Instant::now();
         let (mut candidates, mut stats) = self.candidates(query, snapshot, after);
         candidates.sort_by_key(|(s, _, _)| {
             if newest_first {
@@ -96,16 +91,17 @@ impl Log {
             top.extend(keys);
         }
         let keys = top.into_sorted();
-        let fetch = |&key: &Key| self.fetch_hit(query, key);
-        let mut hits = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(FETCH_CHUNK) {
-            let fetched = if self.blocks_to_decode(chunk.iter().map(|&(_, seq)| seq)) >= 2 {
-                pools::install(pools::reads(), || chunk.par_iter().map(fetch).collect())
-            } else {
-                chunk.iter().map(fetch).collect::<Result<Vec<_>>>()
-            };
-            hits.extend(fetched?.into_iter().flatten());
-        }
+        let searched = started.elapsed();
+        let (hits, decoded) = self.read_hits(query, &keys)?;
+        tracing::debug!(
+            log = %self.name,
+            segments = stats.segments_searched,
+            hits = hits.len(),
+            blocks_decoded = decoded,
+            index_ms = searched.as_secs_f64() * 1e3,
+            read_ms = (started.elapsed() - searched).as_secs_f64() * 1e3,
+            "searched"
+        );
         let next_cursor = (keys.len() == query.limit).then(|| {
             Cursor {
                 order: query.order,
@@ -399,11 +395,44 @@ impl Log {
         }
     }
 
-    /// Reads the record at `key` and checks it against the query; `None`
-    /// when it was erased since the search pinned its indexes (a redacted
-    /// record is never indexed).
-    pub(super) fn fetch_hit(&self, query: &Query, (time, seq): Key) -> Result<Option<Hit>> {
-        let record = self.read(seq)?;
+    /// The records at `keys` (a page of a search's hits, in its order),
+    /// each checked against the query, leaving out those erased since the
+    /// search pinned its indexes (a redacted record is never indexed); and
+    /// how many sealed blocks were decoded.
+    ///
+    /// Each sealed block is read once for all the hits it holds. The hits
+    /// are read on the calling thread when at most one block needs decoding
+    /// (records in a WAL or in cached blocks are cheaper to read where they
+    /// are wanted than to hand to other threads, whose answer, on busy
+    /// cores, waited on the scheduler for longer than the reads took), and
+    /// on the read pool, a block per task, when more do.
+    pub(super) fn read_hits(&self, query: &Query, keys: &[Key]) -> Result<(Vec<Hit>, usize)> {
+        let runs = self.read_runs(keys.iter().map(|&(_, seq)| seq))?;
+        let decoded = runs.iter().filter(|run| self.decodes(run)).count();
+        let read = |run: &ReadRun| -> Result<Vec<(usize, Option<Hit>)>> {
+            self.read_run(run)?
+                .into_iter()
+                .map(|(at, record)| Ok((at, self.check_hit(query, keys[at], record)?)))
+                .collect()
+        };
+        let read: Vec<Vec<_>> = if decoded >= 2 {
+            pools::install(pools::reads(), || {
+                runs.par_iter().map(read).collect::<Result<_>>()
+            })
+        } else {
+            runs.iter().map(read).collect()
+        }?;
+        let mut placed: Vec<(usize, Option<Hit>)> = read.into_iter().flatten().collect();
+        placed.sort_unstable_by_key(|&(at, _)| at);
+        Ok((
+            placed.into_iter().filter_map(|(_, hit)| hit).collect(),
+            decoded,
+        ))
+    }
+
+    /// `record`, read at `key`, as a hit once checked against the query;
+    /// `None` when it was erased.
+    fn check_hit(&self, query: &Query, (time, seq): Key, record: Record) -> Result<Option<Hit>> {
         if matches!(record.body, RecordBody::Redacted(_)) {
             return Ok(None);
         }
