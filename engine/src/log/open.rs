@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
@@ -81,6 +82,7 @@ impl Log {
     /// [`Error::Corrupted`] naming the file and offset of damage that is not
     /// a torn tail; I/O errors naming the file.
     pub(crate) fn open(dir: &Path, ctx: LogContext) -> Result<Log> {
+        let started = Instant::now();
         let manifest_path = dir.join(MANIFEST_FILE);
         let manifest = Manifest::load(&manifest_path)?;
         let (sanitizer, scrubber) = manifest
@@ -192,17 +194,26 @@ impl Log {
             dedup,
             tree: Mutex::new(Default::default()),
         };
-        log.refill_dedup();
+        let ids = log.refill_dedup();
         log.recover_tree()?;
+        tracing::info!(
+            log = %log.name,
+            segments = log.view.read().len(),
+            next_seq,
+            retry_ids = ids,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "opened log"
+        );
         Ok(log)
     }
 
     /// Remembers the client ids of the newest records, within the dedup
-    /// window and count, so that retries are recognised across a restart.
-    fn refill_dedup(&self) {
+    /// window and count, so that retries are recognised across a restart;
+    /// returns how many.
+    fn refill_dedup(&self) -> usize {
         let options = self.dedup.options();
         if options.is_disabled() {
-            return;
+            return 0;
         }
         let now = self.ctx.clock.now_ns();
         let oldest =
@@ -228,7 +239,9 @@ impl Log {
             }
         }
         entries.reverse();
+        let n = entries.len();
         self.dedup.insert(entries, now);
+        n
     }
 }
 
