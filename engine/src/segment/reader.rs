@@ -165,14 +165,8 @@ impl SealedSegment {
         if crc32fast::hash(dict_bytes) != footer.dictionary_crc {
             return Err(bad(dict_at, "dictionary checksum mismatch".into()));
         }
-        // `DecoderDictionary::copy` panics on bytes zstd rejects: ask first.
-        if zstd::zstd_safe::DDict::try_create(dict_bytes).is_none() {
-            return Err(bad(
-                dict_at,
-                "the dictionary is not one zstd can load".into(),
-            ));
-        }
-        let dictionary = DecoderDictionary::copy(dict_bytes);
+        let dictionary = DecoderDictionary::try_copy(dict_bytes)
+            .map_err(|_| bad(dict_at, "the dictionary is not one zstd can load".into()))?;
         static NEXT_UID: AtomicU64 = AtomicU64::new(0);
         let checked = blocks.iter().map(|_| OnceLock::new()).collect();
         Ok(SealedSegment {
