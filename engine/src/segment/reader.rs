@@ -7,8 +7,8 @@
 //! (or the footer's last chain hash). A read therefore never returns bytes that
 //! do not hash to the chain the file itself records.
 //!
-//! Once a block has passed that check, the SHA-256 of its compressed bytes is
-//! remembered; a later read of the block whose compressed bytes have the same
+//! Once a block has passed that check (on a read for a search, a scan or a
+//! verification alike), the SHA-256 of its compressed bytes is remembered; a later read of the block whose compressed bytes have the same
 //! digest returns the same bytes, already checked, and skips the chain (a
 //! hash of the compressed block is about a tenth of the work: the chain
 //! hashes every record's body, twice the cost of decompressing it). Bytes
@@ -308,11 +308,14 @@ impl SealedSegment {
     /// # Errors
     /// [`Error::Corrupted`] naming the block's offset and seqs.
     pub fn check_block(&self, i: usize, visit: impl FnMut(RecordRef<'_>, &Receipt)) -> Result<()> {
-        let raw = self.decompress_block(i, &self.compressed_block(i)?)?;
+        let compressed = self.compressed_block(i)?;
+        let raw = self.decompress_block(i, &compressed)?;
         let meta = &self.blocks[i];
         let records = block::decode(&raw, meta.first_seq, meta.count)
             .map_err(|reason| self.block_error(i, reason))?;
-        self.check_chain(i, records.into_iter(), visit)
+        self.check_chain(i, records.into_iter(), visit)?;
+        let _ = self.checked[i].set(Sha256::digest(&compressed).into());
+        Ok(())
     }
 
     /// Block `i`'s compressed bytes, their checksum checked. They are
@@ -497,6 +500,28 @@ mod tests {
 
     /// A block read again, its compressed bytes unchanged, skips the chain;
     /// the records and receipts it gives are the checked read's.
+    /// A block a scan or a verification checked is not walked again by the
+    /// reads for searches.
+    #[test]
+    fn a_block_checked_whole_is_not_walked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, _) = write(&dir.path().join("a.seg"));
+        let meta = segment.blocks()[1];
+        let last_seq = meta.first_seq + u64::from(meta.count) - 1;
+        let cold = segment.decoded_block(0, 0).unwrap();
+        assert!(cold.has_receipts(), "block 0 was never checked");
+        let scanned = segment.read(meta.first_seq, last_seq + 1).unwrap();
+        assert_eq!(scanned.len(), meta.count as usize);
+        let read = segment.decoded_block(1, last_seq).unwrap();
+        assert!(!read.has_receipts(), "the scan checked block 1");
+        for (record, receipt) in &scanned {
+            assert_eq!(
+                read.get(record.seq).map(|(r, c)| (r.to_owned(), *c)),
+                Some((record.clone(), *receipt))
+            );
+        }
+    }
+
     #[test]
     fn a_block_read_again_skips_the_chain_and_gives_the_same_receipts() {
         let dir = tempfile::tempdir().unwrap();
