@@ -272,6 +272,7 @@ impl Log {
         if self.dedup.options().is_disabled() {
             return Ok((resolutions, checks));
         }
+        self.dedup.fill_once(|| self.stored_ids());
         let mut in_batch: HashMap<&str, usize> = HashMap::new();
         for (i, event) in events.iter().enumerate() {
             let id = event.id.as_str();

@@ -8,8 +8,10 @@
 //! costs a read but never drops an event.
 //!
 //! Ids are remembered for [`DedupOptions::window`] of ingest time, and at
-//! most [`DedupOptions::max_ids`] per log (the oldest go first). At open the
-//! table is refilled from the newest records within the same bounds.
+//! most [`DedupOptions::max_ids`] per log (the oldest go first). Before the
+//! first append after a log is opened, the table is refilled from the
+//! newest records within the same bounds ([`Dedup::fill_once`]): opening a
+//! log for searches does not wait on it.
 //!
 //! # Invariants
 //! - Ids are inserted under the log's writer lock, right after their frame
@@ -19,12 +21,13 @@
 //!   stale entry (a collision, a record out of the window) never blocks an
 //!   append.
 //! - Only ids the client chose are inserted at append time; ids the engine
-//!   assigned cannot be retried. The refill at open cannot tell them apart
+//!   assigned cannot be retried. The refill cannot tell them apart
 //!   and takes both.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Once;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -74,6 +77,8 @@ pub(crate) struct Dedup {
     options: DedupOptions,
     hasher: RandomState,
     ids: Mutex<Ids>,
+    /// Set once the ids stored before the log was opened are in the table.
+    filled: Once,
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +94,18 @@ impl Dedup {
             options,
             hasher: RandomState::new(),
             ids: Mutex::new(Ids::default()),
+            filled: Once::new(),
         }
+    }
+
+    /// Inserts what `read_back` returns (the ids stored before the log was
+    /// opened, oldest first, and the time they are relative to) the first
+    /// time it is called; later and concurrent callers wait for that.
+    pub(crate) fn fill_once(&self, read_back: impl FnOnce() -> (Vec<(u64, u64, i64)>, i64)) {
+        self.filled.call_once(|| {
+            let (entries, now) = read_back();
+            self.insert(entries, now);
+        });
     }
 
     pub(crate) fn options(&self) -> DedupOptions {
@@ -140,7 +156,7 @@ impl Dedup {
 
     /// Ids remembered now.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ids.lock().by_hash.len()
     }
 }
@@ -166,6 +182,26 @@ mod tests {
         assert!(d.changed([(9, None), (5, None)]), "5 was stored since");
         assert!(!d.changed([(9, None), (1, None), (3, Some(12))]));
         assert!(d.changed([(3, Some(11))]));
+    }
+
+    #[test]
+    fn the_ids_stored_before_are_read_back_once() {
+        let d = Dedup::new(DedupOptions {
+            window: Duration::from_nanos(100),
+            max_ids: 10,
+        });
+        let mut reads = 0;
+        d.fill_once(|| {
+            reads += 1;
+            (vec![(1, 10, 0)], 0)
+        });
+        d.fill_once(|| {
+            reads += 1;
+            (vec![(2, 11, 0)], 0)
+        });
+        assert_eq!(reads, 1);
+        assert_eq!(d.candidate(1), Some(10));
+        assert_eq!(d.candidate(2), None);
     }
 
     #[test]

@@ -194,27 +194,24 @@ impl Log {
             dedup,
             tree: Mutex::new(Default::default()),
         };
-        let ids = log.refill_dedup();
         log.recover_tree()?;
         tracing::info!(
             log = %log.name,
             segments = log.view.read().len(),
             next_seq,
-            retry_ids = ids,
             ms = started.elapsed().as_secs_f64() * 1e3,
             "opened log"
         );
         Ok(log)
     }
 
-    /// Remembers the client ids of the newest records, within the dedup
-    /// window and count, so that retries are recognised across a restart;
-    /// returns how many.
-    fn refill_dedup(&self) -> usize {
+    /// The client ids of the newest records, within the dedup window and
+    /// count, oldest first, and the time the window is relative to: what
+    /// the id table is refilled with before the first append after the log
+    /// is opened, so that retries are recognised across a restart.
+    pub(super) fn stored_ids(&self) -> (Vec<(u64, u64, i64)>, i64) {
+        let started = Instant::now();
         let options = self.dedup.options();
-        if options.is_disabled() {
-            return 0;
-        }
         let now = self.ctx.clock.now_ns();
         let oldest =
             now.saturating_sub(i64::try_from(options.window.as_nanos()).unwrap_or(i64::MAX));
@@ -239,9 +236,13 @@ impl Log {
             }
         }
         entries.reverse();
-        let n = entries.len();
-        self.dedup.insert(entries, now);
-        n
+        tracing::info!(
+            log = %self.name,
+            ids = entries.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "read back the event ids of the dedup window"
+        );
+        (entries, now)
     }
 }
 
@@ -403,4 +404,36 @@ pub(crate) fn check_follows(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::log::test_events;
+    use crate::{Policy, Store};
+
+    #[test]
+    fn retry_ids_are_read_back_at_the_first_append_not_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events = test_events(10);
+        for (i, event) in events.iter_mut().enumerate() {
+            event.id = format!("evt-{i}");
+        }
+        let first = {
+            let store = Store::open(dir.path()).unwrap();
+            let log = store.create_log("audit", Policy::default()).unwrap();
+            let receipts = log.append(&events).unwrap();
+            store.close().unwrap();
+            receipts
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.log("audit").unwrap();
+        assert_eq!(log.dedup.len(), 0, "opening reads no id back");
+        let retry = log.append_batch(&events[3..5]).unwrap();
+        assert_eq!(retry.duplicates, [true, true]);
+        assert_eq!(retry.receipts, first[3..5]);
+        assert_eq!(log.dedup.len(), 10);
+        assert_eq!(log.visible_seq(), 10);
+        drop(log);
+        store.close().unwrap();
+    }
 }
