@@ -14,17 +14,18 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::dedup::Resolution;
-use super::{FsyncPolicy, Log};
+use super::{Direction, FsyncPolicy, Log};
 use crate::chain::{self, Hash};
 use crate::error::{Error, Result};
 use crate::event::validate::{check_body_size, validate};
 use crate::event::{Event, body, id};
-use crate::record::{KIND_BODY, RECORD_HEADER_LEN, Receipt, record_header};
+use crate::record::{KIND_BODY, RECORD_HEADER_LEN, Receipt, RecordBody, record_header};
 use crate::segment::SegmentStats;
 use crate::wal::WalEntry;
 use crate::wal::file::write_frame;
@@ -302,6 +303,46 @@ impl Log {
         Ok((resolutions, checks))
     }
 
+    /// The client ids of the newest records, within the dedup window and
+    /// count, oldest first, and the time the window is relative to: what
+    /// the id table is refilled with before the first append after the log
+    /// is opened, so that retries are recognised across a restart.
+    fn stored_ids(&self) -> (Vec<(u64, u64, i64)>, i64) {
+        let started = Instant::now();
+        let options = self.dedup.options();
+        let now = self.ctx.clock.now_ns();
+        let oldest =
+            now.saturating_sub(i64::try_from(options.window.as_nanos()).unwrap_or(i64::MAX));
+        let mut entries = Vec::new();
+        for record in self.scan(.., Direction::Backward) {
+            // Damage is reported where it is read (and by verify); it only
+            // means older ids are not remembered.
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::warn!(log = %self.name, %error, "retries of events stored before this damage are not recognised");
+                    break;
+                }
+            };
+            if record.ingest_time < oldest || entries.len() >= options.max_ids {
+                break;
+            }
+            if let RecordBody::Stored(body) = &record.body
+                && let Some(id) = body::id_of(body)
+            {
+                entries.push((self.dedup.hash(id), record.seq, record.ingest_time));
+            }
+        }
+        entries.reverse();
+        tracing::info!(
+            log = %self.name,
+            ids = entries.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "read back the event ids of the dedup window"
+        );
+        (entries, now)
+    }
+
     /// The receipt of the record at `seq`, which the id table names for
     /// `id`, if it holds that id and was ingested within the dedup window.
     /// The record is read back after waiting until it is durable (its own
@@ -512,5 +553,37 @@ impl Log {
         drop(w);
         self.frames.give(batch.frame);
         Ok(Some((receipts, target)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::log::test_events;
+    use crate::{Policy, Store};
+
+    #[test]
+    fn retry_ids_are_read_back_at_the_first_append_not_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events = test_events(10);
+        for (i, event) in events.iter_mut().enumerate() {
+            event.id = format!("evt-{i}");
+        }
+        let first = {
+            let store = Store::open(dir.path()).unwrap();
+            let log = store.create_log("audit", Policy::default()).unwrap();
+            let receipts = log.append(&events).unwrap();
+            store.close().unwrap();
+            receipts
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let log = store.log("audit").unwrap();
+        assert_eq!(log.dedup.len(), 0, "opening reads no id back");
+        let retry = log.append_batch(&events[3..5]).unwrap();
+        assert_eq!(retry.duplicates, [true, true]);
+        assert_eq!(retry.receipts, first[3..5]);
+        assert_eq!(log.dedup.len(), 10);
+        assert_eq!(log.visible_seq(), 10);
+        drop(log);
+        store.close().unwrap();
     }
 }

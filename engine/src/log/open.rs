@@ -27,18 +27,16 @@ use super::dedup::Dedup;
 use super::seal::{remove_wal, seal_wal};
 use super::sync::SyncState;
 use super::visible::Visible;
-use super::{Direction, Log, LogContext, Policy, Segment, Writer};
+use super::{Log, LogContext, Policy, Segment, Writer};
 use crate::chain::{self, Hash};
 use crate::checkpoint;
 use crate::error::{Error, Result};
-use crate::event::body;
 use crate::files::{
     SEGMENTS_DIR, SegmentKind, TMP_SUFFIX, fsync_dir, parse_segment_file_name, segment_file_name,
 };
 use crate::format::{FILE_HEADER_LEN, FileHeader, WAL_MAGIC, WAL_VERSION};
 use crate::index::LogIndex;
 use crate::manifest::{MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest};
-use crate::record::RecordBody;
 use crate::segment::SealedSegment;
 use crate::wal::{WalSegment, file, scan_wal};
 
@@ -204,46 +202,6 @@ impl Log {
         );
         Ok(log)
     }
-
-    /// The client ids of the newest records, within the dedup window and
-    /// count, oldest first, and the time the window is relative to: what
-    /// the id table is refilled with before the first append after the log
-    /// is opened, so that retries are recognised across a restart.
-    pub(super) fn stored_ids(&self) -> (Vec<(u64, u64, i64)>, i64) {
-        let started = Instant::now();
-        let options = self.dedup.options();
-        let now = self.ctx.clock.now_ns();
-        let oldest =
-            now.saturating_sub(i64::try_from(options.window.as_nanos()).unwrap_or(i64::MAX));
-        let mut entries = Vec::new();
-        for record in self.scan(.., Direction::Backward) {
-            // Damage is reported where it is read (and by verify); it only
-            // means older ids are not remembered.
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
-                    tracing::warn!(log = %self.name, %error, "retries of events stored before this damage are not recognised");
-                    break;
-                }
-            };
-            if record.ingest_time < oldest || entries.len() >= options.max_ids {
-                break;
-            }
-            if let RecordBody::Stored(body) = &record.body
-                && let Some(id) = body::id_of(body)
-            {
-                entries.push((self.dedup.hash(id), record.seq, record.ingest_time));
-            }
-        }
-        entries.reverse();
-        tracing::info!(
-            log = %self.name,
-            ids = entries.len(),
-            ms = started.elapsed().as_secs_f64() * 1e3,
-            "read back the event ids of the dedup window"
-        );
-        (entries, now)
-    }
 }
 
 /// Sealed and WAL files of a segments directory by first seq; removes
@@ -404,36 +362,4 @@ pub(crate) fn check_follows(
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::log::test_events;
-    use crate::{Policy, Store};
-
-    #[test]
-    fn retry_ids_are_read_back_at_the_first_append_not_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut events = test_events(10);
-        for (i, event) in events.iter_mut().enumerate() {
-            event.id = format!("evt-{i}");
-        }
-        let first = {
-            let store = Store::open(dir.path()).unwrap();
-            let log = store.create_log("audit", Policy::default()).unwrap();
-            let receipts = log.append(&events).unwrap();
-            store.close().unwrap();
-            receipts
-        };
-        let store = Store::open(dir.path()).unwrap();
-        let log = store.log("audit").unwrap();
-        assert_eq!(log.dedup.len(), 0, "opening reads no id back");
-        let retry = log.append_batch(&events[3..5]).unwrap();
-        assert_eq!(retry.duplicates, [true, true]);
-        assert_eq!(retry.receipts, first[3..5]);
-        assert_eq!(log.dedup.len(), 10);
-        assert_eq!(log.visible_seq(), 10);
-        drop(log);
-        store.close().unwrap();
-    }
 }

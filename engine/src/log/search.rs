@@ -398,7 +398,8 @@ impl Log {
     /// The records at `keys` (a page of a search's hits, in its order),
     /// each checked against the query, leaving out those erased since the
     /// search pinned its indexes (a redacted record is never indexed); and
-    /// how many sealed blocks were decoded.
+    /// how many sealed blocks they needed decoded (not in the block cache,
+    /// or only the start of them).
     ///
     /// Each sealed block is read once for all the hits it holds. The hits
     /// are read on the calling thread when at most one block needs decoding

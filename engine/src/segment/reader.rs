@@ -9,14 +9,14 @@
 //!
 //! Once a block has passed that check on a read (for a search or a scan;
 //! not in a verification, which the digest would slow by 8%), the SHA-256
-//! of its compressed bytes is remembered; a later read of the block whose compressed bytes have the same
-//! digest returns the same bytes, already checked, and skips the chain (a
-//! hash of the compressed block is about a tenth of the work: the chain
-//! hashes every record's body, twice the cost of decompressing it). Bytes
-//! changed since fail the digest and are checked in full. Such a read also
-//! decodes the block only as far as the record it wants (the block's
-//! columns come first, and the seal cuts its zstd frame into zstd blocks
-//! of 32 KiB at most).
+//! of its compressed bytes is remembered; a later read of the block whose
+//! compressed bytes have the same digest returns the same bytes, already
+//! checked, and skips the chain (a hash of the compressed block is about a
+//! tenth of the work: the chain hashes every record's body, twice the cost
+//! of decompressing it). Bytes changed since fail the digest and are
+//! checked in full. Such a read for a search also decodes the block only as
+//! far as the record it wants (the block's columns come first, and the seal
+//! cuts its zstd frame into zstd blocks of 32 KiB at most).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -512,8 +512,6 @@ mod tests {
         (SealedSegment::open(path).unwrap(), summary)
     }
 
-    /// A block read again, its compressed bytes unchanged, skips the chain;
-    /// the records and receipts it gives are the checked read's.
     /// A block a scan checked is not walked again by the reads for
     /// searches.
     #[test]
@@ -536,6 +534,8 @@ mod tests {
         }
     }
 
+    /// A block read again, its compressed bytes unchanged, skips the chain;
+    /// the records and receipts it gives are the checked read's.
     #[test]
     fn a_block_read_again_skips_the_chain_and_gives_the_same_receipts() {
         let dir = tempfile::tempdir().unwrap();
