@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::error::LockError;
-use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy};
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy, NoMergePolicy, UserOperation};
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{
     Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyError,
@@ -41,6 +41,12 @@ const SMALL_SEGMENT_DOCS: usize = 20_000;
 
 /// Memory each indexing worker of a writer buffers before it flushes.
 const WRITER_MEMORY: usize = 64 << 20;
+/// Documents handed to tantivy at a time. A batch goes to one of its
+/// indexing workers, so the few documents of a slow trickle make one
+/// tantivy segment per commit instead of one per worker (each costs its
+/// files and a writer's zeroed term table whatever it holds), while a
+/// pass of thousands still spreads over every worker.
+const DOCS_PER_BATCH: usize = 1_000;
 
 /// How long opening a writer waits for tantivy's writer lock to be free.
 ///
@@ -270,7 +276,9 @@ impl SegmentIndex {
         self.state.lock()
     }
 
-    /// Adds the records (which must continue at `state.added`, in order).
+    /// Adds the records (which must continue at `state.added`, in order),
+    /// [`DOCS_PER_BATCH`] documents at a time; `state` moves past a batch's
+    /// records once tantivy has taken it.
     ///
     /// # Errors
     /// [`Error::Index`] when tantivy refuses a document.
@@ -279,8 +287,12 @@ impl SegmentIndex {
             state.writer = Some(self.writer(worker_threads(), WRITER_MEMORY)?);
         }
         let writer = state.writer.as_ref().expect("created above");
-        for (record, receipt) in records {
-            debug_assert_eq!(record.seq, state.added);
+        let mut batch = Vec::with_capacity(records.len().min(DOCS_PER_BATCH));
+        let mut next = state.added;
+        let total = records.len();
+        for (i, (record, receipt)) in records.into_iter().enumerate() {
+            debug_assert_eq!(record.seq, next);
+            next = record.seq + 1;
             let event = match record.event() {
                 Ok(Some(event)) => Some(event),
                 // A redacted record has no document at all: nothing of an
@@ -294,12 +306,15 @@ impl SegmentIndex {
                 }),
             };
             if let Some(event) = event {
-                writer
-                    .add_document(self.fields.document(record.seq, event))
-                    .map_err(Error::index(&self.dir))?;
+                batch.push(UserOperation::Add(self.fields.document(record.seq, event)));
             }
-            state.added = record.seq + 1;
-            state.chain_hash = receipt.chain_hash;
+            if batch.len() == DOCS_PER_BATCH || i + 1 == total {
+                writer
+                    .run(std::mem::take(&mut batch))
+                    .map_err(Error::index(&self.dir))?;
+                state.added = next;
+                state.chain_hash = receipt.chain_hash;
+            }
         }
         Ok(())
     }
@@ -417,6 +432,7 @@ fn reader(index: &Index, dir: &Path) -> Result<IndexReader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::RecordBody;
 
     /// A writer lock held elsewhere for a moment (as a child process's copy
     /// of a just-closed descriptor holds it) delays a write; it does not
@@ -438,5 +454,52 @@ mod tests {
         ix.finish(&mut state).unwrap();
         assert!(ix.is_finished());
         released.join().unwrap();
+    }
+
+    /// The few records of a trickle, committed together, make one tantivy
+    /// segment however many indexing workers the writer has; a pass of
+    /// several batches is added whole, its place in the chain kept.
+    #[test]
+    fn a_trickle_commits_one_segment_and_a_pass_is_added_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix =
+            SegmentIndex::create(dir.path(), Arc::new(Fields::new()), [7; 16], 0, [0; 32]).unwrap();
+        let records = |from: u64, to: u64| -> Vec<(Record, Receipt)> {
+            (from..to)
+                .map(|seq| {
+                    let event = Event {
+                        action: "doc.read".into(),
+                        time: Some(1_700_000_000_000_000_000 + seq as i64),
+                        ..Event::default()
+                    };
+                    let record = Record {
+                        seq,
+                        ingest_time: 1,
+                        body: RecordBody::Stored(crate::event::body::encode(&event)),
+                    };
+                    let receipt = Receipt {
+                        seq,
+                        leaf_hash: [0; 32],
+                        chain_hash: [seq as u8; 32],
+                    };
+                    (record, receipt)
+                })
+                .collect()
+        };
+        let mut state = ix.lock();
+        ix.add(&mut state, records(0, 10)).unwrap();
+        assert_eq!((state.added, state.chain_hash), (10, [9; 32]));
+        ix.commit(&mut state).unwrap();
+        let searcher = ix.searcher();
+        assert_eq!(searcher.segment_readers().len(), 1);
+        assert_eq!(searcher.num_docs(), 10);
+
+        let pass = 4 * DOCS_PER_BATCH as u64;
+        ix.add(&mut state, records(10, 10 + pass)).unwrap();
+        assert_eq!(state.chain_hash, [(9 + pass) as u8; 32]);
+        ix.commit(&mut state).unwrap();
+        let searcher = ix.searcher();
+        assert_eq!(searcher.num_docs(), 10 + pass);
+        assert_eq!(ix.searchable(), 10 + pass);
     }
 }
