@@ -2,12 +2,14 @@
 //!
 //! - [`block`]: the column layout of a block's records.
 //! - [`cache`]: the store-wide cache of decoded blocks.
+//! - [`contexts`]: zstd decompression contexts, reused by every read.
 //! - [`layout`]: the block index entry and footer layouts.
 //! - [`writer`]: turning a run of records into a sealed file, crash-safely.
 //! - [`reader`]: opening a sealed file and reading records by seq.
 
 pub mod block;
 pub mod cache;
+mod contexts;
 pub mod layout;
 pub mod reader;
 pub mod writer;

@@ -26,10 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 use zstd::dict::DecoderDictionary;
-use zstd::zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
+use zstd::zstd_safe::{InBuffer, OutBuffer};
 
 use super::SegmentStats;
 use super::block::{self, DecodedBlock, Extent};
+use super::contexts;
 use super::layout::{BLOCK_META_LEN, BlockMeta, FOOTER_LEN, Footer};
 use crate::chain::Hash;
 use crate::error::{Error, Result};
@@ -350,9 +351,12 @@ impl SealedSegment {
     /// index gives.
     fn decompress_block(&self, i: usize, compressed: &[u8]) -> Result<Vec<u8>> {
         let meta = &self.blocks[i];
-        let raw = zstd::bulk::Decompressor::with_prepared_dictionary(&self.dictionary)
-            .and_then(|mut d| d.decompress(compressed, meta.uncompressed_len as usize))
-            .map_err(|e| self.block_error(i, format!("does not decompress: {e}")))?;
+        let raw = contexts::with_context(&self.dictionary, |dctx| {
+            let mut raw = Vec::with_capacity(meta.uncompressed_len as usize);
+            dctx.decompress(&mut raw, compressed)?;
+            Ok(raw)
+        })
+        .map_err(|e| self.decompress_error(i, e))?;
         if raw.len() != meta.uncompressed_len as usize {
             return Err(self.length_error(i, raw.len()));
         }
@@ -379,49 +383,46 @@ impl SealedSegment {
     /// decoding stops within a zstd block of what is wanted.
     fn decompress_prefix(&self, i: usize, compressed: &[u8], last: usize) -> Result<Vec<u8>> {
         let meta = &self.blocks[i];
-        let failed = |e: usize| {
-            self.block_error(
-                i,
-                format!(
-                    "does not decompress: {}",
-                    zstd::zstd_safe::get_error_name(e)
-                ),
-            )
-        };
-        let mut dctx = DCtx::create();
-        dctx.ref_ddict(self.dictionary.as_ddict()).map_err(failed)?;
-        // Decode into `raw` itself, not through zstd's window buffer; `raw`
-        // is never moved or grown while zstd writes to it.
-        dctx.set_parameter(DParameter::StableOutBuffer(true))
-            .map_err(failed)?;
         let mut raw: Vec<u8> = Vec::with_capacity(meta.uncompressed_len as usize);
         let columns = block::columns_len(meta.count);
         let mut wanted = columns;
         let mut fed = 0;
-        loop {
-            let step = &compressed[fed..compressed.len().min(fed + PREFIX_STEP)];
-            let mut input = InBuffer::around(step);
-            let pos = raw.len();
-            let mut output = OutBuffer::around_pos(&mut raw, pos);
-            let remaining = dctx
-                .decompress_stream(&mut output, &mut input)
-                .map_err(failed)?;
-            fed += input.pos();
-            if wanted == columns && raw.len() >= columns {
-                wanted = block::prefix_len(&raw, meta.count, last);
+        let ended = contexts::with_context(&self.dictionary, |dctx| {
+            loop {
+                let step = &compressed[fed..compressed.len().min(fed + PREFIX_STEP)];
+                let mut input = InBuffer::around(step);
+                let pos = raw.len();
+                let mut output = OutBuffer::around_pos(&mut raw, pos);
+                let remaining = dctx.decompress_stream(&mut output, &mut input)?;
+                fed += input.pos();
+                if wanted == columns && raw.len() >= columns {
+                    wanted = block::prefix_len(&raw, meta.count, last);
+                }
+                if remaining == 0 || raw.len() >= wanted || fed == compressed.len() {
+                    return Ok(remaining == 0);
+                }
             }
-            if remaining == 0 && raw.len() != meta.uncompressed_len as usize {
-                return Err(self.length_error(i, raw.len()));
-            }
-            if remaining == 0 || raw.len() >= wanted {
-                break;
-            }
-            if fed == compressed.len() {
-                return Err(self.block_error(i, "its zstd frame ends early".into()));
-            }
+        })
+        .map_err(|e| self.decompress_error(i, e))?;
+        if ended && raw.len() != meta.uncompressed_len as usize {
+            return Err(self.length_error(i, raw.len()));
+        }
+        if !ended && raw.len() < wanted {
+            return Err(self.block_error(i, "its zstd frame ends early".into()));
         }
         raw.shrink_to_fit();
         Ok(raw)
+    }
+
+    /// Block `i` that zstd failed to decompress with error code `code`.
+    fn decompress_error(&self, i: usize, code: usize) -> Error {
+        self.block_error(
+            i,
+            format!(
+                "does not decompress: {}",
+                zstd::zstd_safe::get_error_name(code)
+            ),
+        )
     }
 
     /// Recomputes the chain through `records` (block `i`'s, in seq order),
