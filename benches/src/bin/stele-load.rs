@@ -7,7 +7,7 @@
 //!     [--connections N] [--in-flight N] [--batch N] [--rate EVENTS_PER_S] \
 //!     [--duration S | --events N] [--queries-per-sec Q] [--subscribers S] \
 //!     [--seed N] [--profile standard|rich] [--protocol grpc|http] [--freshness] \
-//!     [--sizes] [--json PATH]
+//!     [--generate along|ahead] [--sizes] [--json PATH]
 //! ```
 //!
 //! It creates the log when it is missing (`Admin.CreateLog`), opens the
@@ -19,6 +19,9 @@
 //! sends the generator's rich events (nested `details`, about 725 bytes).
 //! `--freshness` adds a searcher that times each acknowledged batch until a
 //! search sees it, and the whole run until everything is searchable;
+//! `--generate ahead` makes every batch before the clock starts (with
+//! `--events`, over gRPC), so that generating events does not share the
+//! cores with a `steled` on the same host; the default generates along.
 //! `--sizes` seals the log at the end and reports its segment and index
 //! bytes per record. `--protocol http` appends over the HTTP/JSON API
 //! instead (`POST /v1/logs/{log}/events`, a JSON array per batch, up to
@@ -47,7 +50,7 @@ use stele_benches::load::report::Report;
 use stele_benches::load::sizes;
 use stele_benches::load::subscribe::{self, SubscribeStats};
 use stele_benches::load::{ANSWER_TIMEOUT, ErrorPrinter, Phase, status_text};
-use stele_proto::v1::{CreateLogRequest, Policy};
+use stele_proto::v1::{CreateLogRequest, Event, Policy};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 use tonic::Code;
@@ -126,6 +129,12 @@ struct Args {
     /// acknowledged batch, how long until a search sees it.
     #[arg(long)]
     freshness: bool,
+    /// When the events are generated: along (each connection generates
+    /// while it sends) or ahead (every batch before the clock starts, so
+    /// that the generator does not share the cores with a server on the
+    /// same host; needs --events and --protocol grpc).
+    #[arg(long, default_value = "along", value_parser = ["along", "ahead"], requires_if("ahead", "events"))]
+    generate: String,
     /// At the end, seal the log and report its segment and index bytes
     /// per record once sealed and indexed (needs the admin role).
     #[arg(long)]
@@ -223,6 +232,10 @@ async fn run(args: &Args) -> Result<Report, String> {
     if http && args.subscribers > 0 {
         return Err("--subscribers measures lag from stamps that only the gRPC appenders send: use --protocol grpc".into());
     }
+    let ahead = args.generate == "ahead";
+    if http && ahead {
+        return Err("--generate ahead makes gRPC batches: use --protocol grpc".into());
+    }
     let mut appenders = Vec::with_capacity(connections);
     for _ in 0..connections {
         appenders.push(if http {
@@ -302,6 +315,24 @@ async fn run(args: &Args) -> Result<Report, String> {
     } else {
         (None, None)
     };
+    let mut ready: Vec<Option<Vec<Vec<Event>>>> = vec![None; connections];
+    if let (true, Some(events)) = (ahead, args.events) {
+        eprintln!("stele-load: generating {events} events ahead of the clock");
+        let batch = args.batch as usize;
+        std::thread::scope(|scope| {
+            let makers: Vec<_> = seeds
+                .iter()
+                .enumerate()
+                .map(|(i, &seed)| {
+                    let count = share(events, connections, i);
+                    scope.spawn(move || append::generate(seed, args.profile, batch, count))
+                })
+                .collect();
+            for (slot, maker) in ready.iter_mut().zip(makers) {
+                *slot = Some(maker.join().expect("a generator thread does not panic"));
+            }
+        });
+    }
     let start = Instant::now();
     let deadline = args
         .events
@@ -315,8 +346,9 @@ async fn run(args: &Args) -> Result<Report, String> {
     let tasks: Vec<_> = appenders
         .into_iter()
         .zip(&seeds)
+        .zip(ready)
         .enumerate()
-        .map(|(i, (client, &seed))| {
+        .map(|(i, ((client, &seed), ahead))| {
             let plan = AppendPlan {
                 log: args.log.clone(),
                 batch: args.batch as usize,
@@ -327,6 +359,7 @@ async fn run(args: &Args) -> Result<Report, String> {
                 seed,
                 profile: args.profile,
                 acks: acks.clone(),
+                ahead,
             };
             match client {
                 Appender::Grpc(client) => {
@@ -415,6 +448,7 @@ async fn run(args: &Args) -> Result<Report, String> {
             "seed": args.seed,
             "profile": args.profile.to_string(),
             "freshness": args.freshness,
+            "generate": args.generate,
             "sizes": args.sizes,
         }),
         wall,
@@ -485,6 +519,18 @@ mod tests {
             assert_eq!(parts.iter().sum::<u64>(), total);
             assert!(parts.iter().max().unwrap() - parts.iter().min().unwrap() <= 1);
         }
+    }
+
+    #[test]
+    fn generating_ahead_needs_a_count() {
+        let parsed = Args::try_parse_from(["stele-load", "--generate", "ahead"]);
+        assert!(
+            parsed.is_err(),
+            "a run bounded by time cannot be made ahead"
+        );
+        let args =
+            Args::try_parse_from(["stele-load", "--generate", "ahead", "--events", "5"]).unwrap();
+        assert_eq!(args.generate, "ahead");
     }
 
     #[test]

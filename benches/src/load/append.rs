@@ -3,7 +3,8 @@
 //! the moment it is handed to the stream until its response arrives.
 //!
 //! Three parts run at once: a thread that generates and converts batches
-//! ahead of time (so that generation never delays reading a response), a
+//! ahead of time (so that generation never delays reading a response; or,
+//! with batches made before the clock started, a task handing them over), a
 //! sender task that stamps each batch with its send time and sends it when
 //! the rate and the in-flight limit allow, and the receiver (the calling
 //! task) that matches each response to the oldest outstanding batch —
@@ -51,6 +52,9 @@ pub struct AppendPlan {
     /// Where each acknowledged batch is reported, for the freshness
     /// searcher.
     pub acks: Option<mpsc::UnboundedSender<Ack>>,
+    /// Batches generated before the clock started (see [`generate`]), sent
+    /// in order instead of generating along.
+    pub ahead: Option<Vec<Vec<Event>>>,
 }
 
 /// What one connection, or several merged, achieved.
@@ -135,8 +139,15 @@ struct Pending {
 
 /// Runs one connection's `AppendStream` until its quota or deadline and
 /// every response are in, or the stream fails.
-pub async fn run(mut client: SteleApi, plan: AppendPlan, errors: Arc<ErrorPrinter>) -> AppendStats {
-    let batches = spawn_generator(plan.seed, plan.profile, plan.batch, plan.in_flight);
+pub async fn run(
+    mut client: SteleApi,
+    mut plan: AppendPlan,
+    errors: Arc<ErrorPrinter>,
+) -> AppendStats {
+    let batches = match plan.ahead.take() {
+        Some(ready) => feed(ready, plan.in_flight),
+        None => spawn_generator(plan.seed, plan.profile, plan.batch, plan.in_flight),
+    };
     let (requests_tx, requests_rx) = mpsc::channel::<AppendRequest>(plan.in_flight);
     let (pending_tx, mut pending_rx) = mpsc::unbounded_channel();
     let acks = plan.acks.clone();
@@ -194,6 +205,38 @@ fn spawn_generator(
                 .map(|_| event_to_proto(generator.next_event()))
                 .collect();
             if tx.blocking_send(batch).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `count` events of the generator seeded with `seed`, converted and cut
+/// into batches of `size` (the last one shorter): what a connection
+/// generating along would send, made before the clock starts.
+pub fn generate(seed: u64, profile: Profile, size: usize, count: u64) -> Vec<Vec<Event>> {
+    let mut generator = Generator::with_profile(seed, profile);
+    let mut left = count;
+    let mut batches = Vec::with_capacity(usize::try_from(count.div_ceil(size as u64)).unwrap_or(0));
+    while left > 0 {
+        let n = usize::try_from(left).map_or(size, |left| left.min(size));
+        batches.push(
+            (0..n)
+                .map(|_| event_to_proto(generator.next_event()))
+                .collect(),
+        );
+        left -= n as u64;
+    }
+    batches
+}
+
+/// Hands the batches of `ready` to the sender, `capacity` ahead.
+fn feed(ready: Vec<Vec<Event>>, capacity: usize) -> mpsc::Receiver<Vec<Event>> {
+    let (tx, rx) = mpsc::channel(capacity);
+    tokio::spawn(async move {
+        for batch in ready {
+            if tx.send(batch).await.is_err() {
                 break;
             }
         }
@@ -348,4 +391,24 @@ fn check(batch: &Pending, response: &AppendResponse) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batches made ahead are the events a connection generating along
+    /// sends, in its order, cut into batches of the plan's size.
+    #[test]
+    fn batches_made_ahead_are_the_ones_generated_along() {
+        let ahead = generate(7, Profile::Standard, 4, 10);
+        let sizes: Vec<usize> = ahead.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        let mut generator = Generator::with_profile(7, Profile::Standard);
+        let along: Vec<Event> = (0..10)
+            .map(|_| event_to_proto(generator.next_event()))
+            .collect();
+        assert_eq!(ahead.concat(), along);
+        assert!(generate(7, Profile::Standard, 4, 0).is_empty());
+    }
 }
