@@ -2,7 +2,7 @@
 //!
 //! Creating a decompression context for each block read took about a
 //! twelfth of a cold block's read time (docs/performance.md, "Where a cold
-//! block's time goes"): a context is some 160 KiB of buffers, fresh memory
+//! block's time goes"): a context is some 94 KiB of buffers, fresh memory
 //! each time. Reads therefore borrow a context from a process-wide pool of
 //! at most [`KEPT`] idle ones, point it at their segment's prepared
 //! dictionary for the one decode, and give it back.
@@ -19,7 +19,7 @@ use zstd::dict::DecoderDictionary;
 use zstd::zstd_safe::{DCtx, DDict, DParameter, ResetDirective};
 
 /// Idle contexts kept at most: enough for the read pool and the searches
-/// reading on their own threads at once, about 1.3 MiB in all.
+/// reading on their own threads at once, about 750 KiB in all.
 const KEPT: usize = 8;
 
 /// The pool every sealed segment's reads borrow from.
