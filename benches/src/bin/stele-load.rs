@@ -317,24 +317,10 @@ async fn run(args: &Args) -> Result<Report, String> {
     } else {
         (None, None)
     };
-    let mut ready: Vec<Option<Vec<Vec<Event>>>> = vec![None; connections];
-    if let (true, Some(events)) = (ahead, args.events) {
-        eprintln!("stele-load: generating {events} events ahead of the clock");
-        let batch = args.batch as usize;
-        std::thread::scope(|scope| {
-            let makers: Vec<_> = seeds
-                .iter()
-                .enumerate()
-                .map(|(i, &seed)| {
-                    let count = share(events, connections, i);
-                    scope.spawn(move || append::generate(seed, args.profile, batch, count))
-                })
-                .collect();
-            for (slot, maker) in ready.iter_mut().zip(makers) {
-                *slot = Some(maker.join().expect("a generator thread does not panic"));
-            }
-        });
-    }
+    let ready = match (ahead, args.events) {
+        (true, Some(events)) => batches_ahead(args, &seeds, events),
+        _ => vec![None; connections],
+    };
     let start = Instant::now();
     let deadline = args
         .events
@@ -459,6 +445,27 @@ async fn run(args: &Args) -> Result<Report, String> {
         subscribers: subscribed,
         freshness,
         sizes,
+    })
+}
+
+/// Each connection's share of `events`, generated from its seed (one
+/// thread per connection) and cut into batches, before the clock starts.
+fn batches_ahead(args: &Args, seeds: &[u64], events: u64) -> Vec<Option<Vec<Vec<Event>>>> {
+    eprintln!("stele-load: generating {events} events ahead of the clock");
+    let batch = args.batch as usize;
+    std::thread::scope(|scope| {
+        let makers: Vec<_> = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, &seed)| {
+                let count = share(events, seeds.len(), i);
+                scope.spawn(move || append::generate(seed, args.profile, batch, count))
+            })
+            .collect();
+        makers
+            .into_iter()
+            .map(|maker| Some(maker.join().expect("a generator thread does not panic")))
+            .collect()
     })
 }
 

@@ -103,10 +103,12 @@ mod tests {
             let mut out = Vec::with_capacity(len);
             let mut input = InBuffer::around(frame);
             let mut output = OutBuffer::around(&mut out);
-            while dctx.decompress_stream(&mut output, &mut input)? != 0 && input.pos() < frame.len()
-            {
+            loop {
+                let remaining = dctx.decompress_stream(&mut output, &mut input)?;
+                if remaining == 0 || input.pos() == frame.len() {
+                    return Ok(out);
+                }
             }
-            Ok(out)
         })
     }
 

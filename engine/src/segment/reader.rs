@@ -387,6 +387,9 @@ impl SealedSegment {
         let columns = block::columns_len(meta.count);
         let mut wanted = columns;
         let mut fed = 0;
+        // zstd decodes into `raw` itself (a stable output buffer): `raw`
+        // has its whole length reserved and is never moved or grown
+        // between the calls of the frame.
         let ended = contexts::with_context(&self.dictionary, |dctx| {
             loop {
                 let step = &compressed[fed..compressed.len().min(fed + PREFIX_STEP)];
